@@ -7,6 +7,9 @@ import * as tf from '@tensorflow/tfjs-core';
  * (scoped to tfjs-core's dist folder) and then import the registrations. Gradient and kernel
  * registries and the engine are process globals in tfjs-core, so registrations made by this second
  * module graph are seen by every copy. Bundlers resolve extensionless imports themselves.
+ *
+ * Node 20 runs no module hooks inside worker threads, so there we load the CommonJS build of
+ * tfjs-layers instead, which carries its own copy of the same gradient registrations.
  */
 const resolveHookSource = `
 export async function resolve(specifier, context, next) {
@@ -40,6 +43,11 @@ export function ensureGradients(): Promise<void> {
   if (hasGradients()) return Promise.resolve();
   pending ??= (async () => {
     if (isNode()) {
+      const { isMainThread } = await import('node:worker_threads');
+      if (!isMainThread) {
+        await import('@tensorflow/tfjs-layers');
+        return;
+      }
       const nodeModule = await import('node:module');
       nodeModule.register(`data:text/javascript,${encodeURIComponent(resolveHookSource)}`);
     }

@@ -1,0 +1,177 @@
+import { appendFileSync, existsSync, mkdirSync } from 'node:fs';
+import { join } from 'node:path';
+import { DataParallelTrainer, type Shard } from '@gq/runtime/parallel';
+import type { BackendName } from '@gq/runtime';
+import { RuntimeError } from '@gq/runtime';
+import { loadCheckpoint, saveCheckpoint } from './checkpoint.js';
+import type { TrainConfig } from './config.js';
+import { loadDataset, seededPermutation, splitImages, toModelInput, type ImageSet } from './datasets/index.js';
+import { TrainError } from './errors.js';
+import { Progress } from './progress.js';
+import { combineStepStats, type CombinedStats } from './replica.js';
+
+export interface RunOptions {
+  /** Output folder: checkpoint.safetensors, metrics.jsonl, the artifact and grids. */
+  readonly outDir: string;
+  readonly workers: number;
+  readonly backend: BackendName;
+  /** Continue from outDir/checkpoint.safetensors when it exists. */
+  readonly resume: boolean;
+  readonly checkpointEvery: number;
+  /** Stop after this many steps in this invocation (tests use it to simulate an interruption). */
+  readonly stopAfter?: number;
+  readonly quiet?: boolean;
+}
+
+export interface TrainOutcome {
+  readonly trainer: DataParallelTrainer;
+  readonly train: ImageSet;
+  readonly test: ImageSet;
+  readonly step: number;
+  readonly seconds: number;
+  readonly stepsPerSecond: number;
+  readonly losses: readonly number[];
+  readonly last: CombinedStats | undefined;
+  readonly interrupted: boolean;
+}
+
+/** The image indices of the global batch at `step`: epoch-wise seeded permutations, last partial batch dropped. */
+export function batchIndices(step: number, trainCount: number, batchSize: number, seed: number): Uint32Array {
+  const perEpoch = Math.floor(trainCount / batchSize);
+  if (perEpoch < 1) throw new TrainError('dataset-small', `the training split has ${trainCount} images, fewer than one batch of ${batchSize}`);
+  const epoch = Math.floor(step / perEpoch);
+  const order = seededPermutation(trainCount, (seed + Math.imul(epoch + 1, 0x9e3779b1)) >>> 0);
+  const start = (step % perEpoch) * batchSize;
+  return order.subarray(start, start + batchSize);
+}
+
+function shardsFor(config: TrainConfig, train: ImageSet, indices: Uint32Array, workers: number): Shard[] {
+  const per = Math.floor(indices.length / workers);
+  return Array.from({ length: workers }, (_, w) => {
+    const part = indices.subarray(w * per, w === workers - 1 ? indices.length : (w + 1) * per);
+    const images = toModelInput(train, part, config.imageSize, config.imageChannels);
+    return { images: { shape: [part.length, config.imageSize, config.imageSize, config.imageChannels], data: images } };
+  });
+}
+
+export const checkpointName = 'checkpoint.safetensors';
+
+/** Train (or resume) a run; returns the live trainer for evaluation and export. */
+export async function trainRun(config: TrainConfig, options: RunOptions): Promise<TrainOutcome> {
+  mkdirSync(options.outDir, { recursive: true });
+  const checkpointPath = join(options.outDir, checkpointName);
+  const metricsPath = join(options.outDir, 'metrics.jsonl');
+  const dataset = await loadDataset(config.dataset, config.imageSize);
+  const { train, test } = splitImages(dataset, config.testImages, config.seed);
+  if (config.batchSize < options.workers) {
+    throw new TrainError('bad-option', `--batch (${config.batchSize}) must be at least the number of workers (${options.workers})`);
+  }
+  const resumeFrom = options.resume && existsSync(checkpointPath) ? loadCheckpoint(checkpointPath) : undefined;
+  if (resumeFrom !== undefined && JSON.stringify(resumeFrom.config) !== JSON.stringify(config)) {
+    throw new TrainError('resume-mismatch', `cannot resume ${checkpointPath}: it was trained with a different configuration`);
+  }
+  const trainer = await DataParallelTrainer.create({
+    replicaModule: new URL('./replica.ts', import.meta.url),
+    workers: options.workers,
+    backend: options.backend,
+    replicaOptions: { config },
+    combine: combineStepStats,
+  });
+  let step = 0;
+  let secondsBefore = 0;
+  if (resumeFrom !== undefined) {
+    await trainer.setState(resumeFrom.state);
+    step = resumeFrom.step;
+    secondsBefore = resumeFrom.seconds;
+  }
+  const log = options.quiet === true ? () => undefined : (line: string) => process.stderr.write(`${line}\n`);
+  log(
+    `${resumeFrom !== undefined ? `resuming at step ${step}` : 'training'}: ${config.method} on ${dataset.name} ` +
+      `(${train.count} train / ${test.count} test images), ${trainer.parameterCount.toLocaleString('en')} parameters, ` +
+      `${trainer.workerCount} × ${trainer.backend}`,
+  );
+
+  let interrupted = false;
+  const onSignal = (): void => {
+    interrupted = true;
+  };
+  process.on('SIGINT', onSignal);
+  process.on('SIGTERM', onSignal);
+  const progress = new Progress(config.steps, step);
+  const started = performance.now();
+  const losses: number[] = [];
+  let last: CombinedStats | undefined;
+  const save = (): void =>
+    saveCheckpoint(checkpointPath, {
+      config,
+      step,
+      seconds: secondsBefore + (performance.now() - started) / 1000,
+      state: pendingState!,
+    });
+  let pendingState: Awaited<ReturnType<DataParallelTrainer['getState']>> | undefined;
+  const stopAt = Math.min(config.steps, options.stopAfter !== undefined ? step + options.stopAfter : config.steps);
+  try {
+    while (step < stopAt && !interrupted) {
+      const indices = batchIndices(step, train.count, config.batchSize, config.seed);
+      let result;
+      try {
+        result = await trainer.step(shardsFor(config, train, indices, trainer.workerCount));
+      } catch (error) {
+        if (error instanceof RuntimeError && /finite/.test(error.message)) {
+          throw new TrainError(
+            'non-finite-loss',
+            `the loss became non-finite at step ${step + 1} (${error.message}); stopped without applying it. ` +
+              `The last good checkpoint is ${existsSync(checkpointPath) ? checkpointPath : 'not written yet'}`,
+          );
+        }
+        throw error;
+      }
+      step++;
+      last = result.combined as CombinedStats;
+      losses.push(result.loss);
+      const tdc = last.tdc;
+      appendFileSync(
+        metricsPath,
+        `${JSON.stringify({
+          step,
+          loss: result.loss,
+          recon: last.recon,
+          logScale: last.logScale,
+          bits: { mean: tdc.mean, min: tdc.min, max: tdc.max, inBand: tdc.inBand, count: tdc.count },
+        })}\n`,
+      );
+      progress.update(step, {
+        loss: result.loss.toFixed(4),
+        L1: last.recon.toFixed(4),
+        bits: `${tdc.mean.toFixed(2)} [${tdc.min.toFixed(1)}, ${tdc.max.toFixed(1)}]`,
+        band: `${(((tdc.inBand ?? 0) / tdc.count) * 100).toFixed(0)}%`,
+      });
+      if (options.checkpointEvery > 0 && step % options.checkpointEvery === 0 && step < stopAt) {
+        pendingState = await trainer.getState();
+        save();
+      }
+    }
+    progress.finish();
+    pendingState = await trainer.getState();
+    save();
+  } catch (error) {
+    progress.finish();
+    await trainer.dispose();
+    throw error;
+  } finally {
+    process.off('SIGINT', onSignal);
+    process.off('SIGTERM', onSignal);
+  }
+  const seconds = (performance.now() - started) / 1000;
+  return {
+    trainer,
+    train,
+    test,
+    step,
+    seconds: secondsBefore + seconds,
+    stepsPerSecond: progress.rate(step),
+    losses,
+    last,
+    interrupted,
+  };
+}
