@@ -24,8 +24,7 @@ export interface Checkpoint {
 export function saveCheckpoint(path: string, checkpoint: Checkpoint): void {
   const tensors: Record<string, SafetensorsEntry> = {};
   for (const [name, array] of Object.entries(checkpoint.state.arrays)) {
-    if (!(array.data instanceof Float32Array)) throw new TrainError('checkpoint-write', `checkpoint array ${name} must be float32`);
-    tensors[name] = { dtype: 'F32', shape: [...array.shape], data: array.data };
+    tensors[name] = { dtype: array.data instanceof Int32Array ? 'I32' : 'F32', shape: [...array.shape], data: array.data };
   }
   const metadata = {
     format: checkpointFormat,
@@ -53,10 +52,10 @@ export function loadCheckpoint(path: string): Checkpoint {
     if (meta.version !== String(checkpointVersion)) throw new Error(`version must be ${checkpointVersion}, got ${meta.version}`);
     const step = Number(meta.step);
     if (!Number.isInteger(step) || step < 0) throw new Error(`step must be a non-negative integer, got ${meta.step}`);
-    const arrays: Record<string, { shape: number[]; data: Float32Array }> = {};
+    const arrays: Record<string, { shape: number[]; data: Float32Array | Int32Array }> = {};
     for (const [name, entry] of file.tensors) {
-      if (entry.dtype !== 'F32') throw new Error(`array ${name} must be F32, got ${entry.dtype}`);
-      const data = entry.data as Float32Array;
+      if (entry.dtype !== 'F32' && entry.dtype !== 'I32') throw new Error(`array ${name} must be F32 or I32, got ${entry.dtype}`);
+      const data = entry.data as Float32Array | Int32Array;
       const bad = data.findIndex((v) => !Number.isFinite(v));
       if (bad >= 0) throw new Error(`array ${name} holds a non-finite value at ${bad}`);
       arrays[name] = { shape: [...entry.shape], data };

@@ -67,7 +67,7 @@ const program = new Command('gq-train')
         process.exitCode = 130;
         return;
       }
-      await evaluateAndExport(config, outcome, options.out as string);
+      await evaluateAndExport(config, outcome, options.out as string, options.backend as string);
     } finally {
       await outcome.trainer.dispose();
     }

@@ -1,12 +1,58 @@
-import type { TrainConfig } from './config.js';
+import { join } from 'node:path';
+import { useBackend } from '@gq/runtime';
+import { rate, type TrainConfig } from './config.js';
+import { evaluate, type Evaluation } from './evaluate.js';
+import { writeFileAtomic } from './files.js';
+import { imageGrid } from './grid.js';
 import type { TrainOutcome } from './train.js';
 
-/** Evaluate the trained model (decode μ, sample and GQ tokens), export the artifact and grids, print the table. */
-export async function evaluateAndExport(config: TrainConfig, outcome: TrainOutcome, outDir: string): Promise<void> {
-  const last = outcome.last;
-  process.stdout.write(
-    `\ntrained ${outcome.step} steps in ${outcome.seconds.toFixed(1)} s (${outcome.stepsPerSecond.toFixed(2)} steps/s), ` +
-      `loss ${outcome.losses[0]?.toFixed(4)} → ${outcome.losses.at(-1)?.toFixed(4)}; bits/token ${last?.tdc.mean.toFixed(2)} ` +
-      `(target ${config.codebookBits}); output in ${outDir}\n`,
+function table(rows: string[][]): string {
+  const widths = rows[0]!.map((_, c) => Math.max(...rows.map((r) => r[c]!.length)));
+  const line = (r: string[]) => `| ${r.map((cell, c) => cell.padEnd(widths[c]!)).join(' | ')} |`;
+  return [line(rows[0]!), `|${widths.map((w) => '-'.repeat(w + 2)).join('|')}|`, ...rows.slice(1).map(line)].join('\n');
+}
+
+/** Evaluate the trained model, write the grid and the summary, and print the results table. */
+export async function evaluateAndExport(config: TrainConfig, outcome: TrainOutcome, outDir: string, backend: string): Promise<Evaluation> {
+  if (outcome.trainer.workerCount > 1) await useBackend(backend as 'wasm');
+  const result = await evaluate(config, outcome.trainer, outcome.test);
+  const { bpp, bitsPerImage } = rate(config);
+  const gridPath = join(outDir, 'grid.png');
+  writeFileAtomic(
+    gridPath,
+    imageGrid([result.preview.original, result.preview.gq, result.preview.mean], result.preview.count, config.imageSize, config.imageChannels),
   );
+  const summary = {
+    config,
+    steps: outcome.step,
+    seconds: outcome.seconds,
+    stepsPerSecond: outcome.stepsPerSecond,
+    workers: outcome.trainer.workerCount,
+    backend: outcome.trainer.backend,
+    rate: { bpp, bitsPerImage },
+    evaluation: { ...result, preview: undefined },
+  };
+  writeFileAtomic(join(outDir, 'summary.json'), `${JSON.stringify(summary, null, 2)}\n`);
+  const f = (x: number, digits = 2) => x.toFixed(digits);
+  process.stdout.write(
+    `\n${outcome.step} steps in ${f(outcome.seconds, 1)} s (${f(outcome.stepsPerSecond)} steps/s on ${outcome.trainer.workerCount} × ${outcome.trainer.backend}); ` +
+      `evaluated on ${result.images} held-out images\n\n` +
+      table([
+        ['reconstruction', 'PSNR (dB)', 'SSIM'],
+        ['decode(μ)', f(result.mean.psnr), f(result.mean.ssim, 4)],
+        ['decode(μ + σε)', f(result.sample.psnr), f(result.sample.ssim, 4)],
+        [`decode(GQ), K = 2^${config.codebookBits}`, f(result.gq.psnr), f(result.gq.ssim, 4)],
+      ]) +
+      '\n\n' +
+      table([
+        ['tokenizer', 'value'],
+        ['bits per image / bpp', `${bitsPerImage} / ${f(bpp, 3)}`],
+        ['codebook usage', `${result.usage.used} of ${2 ** config.codebookBits} (${f(result.usage.fraction * 100, 1)} %)`],
+        ['perplexity', f(result.usage.perplexity, 1)],
+        ['bits/token mean [min, max]', `${f(result.bits.mean)} [${f(result.bits.min)}, ${f(result.bits.max)}]`],
+        [`tokens within ${config.codebookBits} ± 0.5 bits`, `${f(result.inBand * 100, 1)} %`],
+      ]) +
+      `\n\ngrid (originals / GQ / decode(μ)): ${gridPath}\nsummary: ${join(outDir, 'summary.json')}\n`,
+  );
+  return result;
 }

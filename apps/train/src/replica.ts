@@ -109,10 +109,15 @@ export const createReplica: CreateReplica = ({ options, workerIndex }) => {
     },
     async getState(): Promise<ReplicaState> {
       const slots = await optimizer.getWeights();
-      const arrays: Record<string, { shape: number[]; data: Float32Array }> = {};
-      slots.forEach((slot, i) => {
-        arrays[`adam:${i}:${slot.name}`] = { shape: [...slot.tensor.shape], data: slot.tensor.dataSync() as Float32Array };
-      });
+      const arrays: Record<string, { shape: number[]; data: Float32Array | Int32Array }> = {};
+      for (let i = 0; i < slots.length; i++) {
+        const slot = slots[i]!;
+        arrays[`adam:${i}:${slot.name}`] = { shape: [...slot.tensor.shape], data: (await slot.tensor.data()) as Float32Array | Int32Array };
+      }
+      // Adam keeps β1^t and β2^t as running float32 products; setWeights recomputes them with pow(),
+      // which can differ in the last bit, so they travel too for a bit-exact resume.
+      const accumulators = adamAccumulators(optimizer);
+      arrays['adam-acc'] = { shape: [2], data: new Float32Array([(await accumulators[0].data())[0]!, (await accumulators[1].data())[0]!]) };
       return { arrays, json: { tdc: tdc.state, step, names } };
     },
     async setState(state: ReplicaState) {
@@ -120,8 +125,19 @@ export const createReplica: CreateReplica = ({ options, workerIndex }) => {
       const slots = Object.entries(state.arrays)
         .filter(([key]) => key.startsWith('adam:'))
         .sort((a, b) => Number(a[0].split(':')[1]) - Number(b[0].split(':')[1]))
-        .map(([key, value]) => ({ name: key.split(':').slice(2).join(':'), tensor: tf.tensor(value.data, [...value.shape]) }));
+        .map(([key, value]) => ({
+          name: key.split(':').slice(2).join(':'),
+          tensor: tf.tensor(value.data, [...value.shape], value.data instanceof Int32Array ? 'int32' : 'float32'),
+        }));
       await optimizer.setWeights(slots);
+      const saved = state.arrays['adam-acc']?.data;
+      if (saved !== undefined) {
+        const accumulators = adamAccumulators(optimizer);
+        tf.tidy(() => {
+          accumulators[0].assign(tf.scalar(saved[0]!));
+          accumulators[1].assign(tf.scalar(saved[1]!));
+        });
+      }
       tdc.setState(json.tdc);
       step = json.step;
     },
@@ -135,6 +151,11 @@ export const createReplica: CreateReplica = ({ options, workerIndex }) => {
   };
   return replica;
 };
+
+function adamAccumulators(optimizer: tf.AdamOptimizer): [tf.Variable, tf.Variable] {
+  const internals = optimizer as unknown as { accBeta1: tf.Variable; accBeta2: tf.Variable };
+  return [internals.accBeta1, internals.accBeta2];
+}
 
 interface CallContext {
   readonly config: TrainConfig;
