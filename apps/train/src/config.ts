@@ -45,6 +45,8 @@ export interface ConfigInput {
   readonly dataset?: string;
   readonly testImages?: number;
   readonly codebookMethod?: string;
+  /** Overrides of the preset's UNet config (tests and experiments). */
+  readonly model?: Partial<UnetConfig>;
 }
 
 function integer(name: string, value: number, lo: number, hi: number): number {
@@ -64,7 +66,7 @@ export function resolveConfig(input: ConfigInput): TrainConfig {
   if (!(preset in unetPresets)) {
     throw new TrainError('bad-option', `--preset must be one of ${Object.keys(unetPresets).join(', ')}, got '${preset}'`);
   }
-  const base = unetPresets[preset as keyof typeof unetPresets];
+  const base: UnetConfig = { ...unetPresets[preset as keyof typeof unetPresets], ...input.model };
   const zChannels = integer('z-channels', input.zChannels ?? base.zChannels, 1, 64);
   const dim = integer('dim', input.dim ?? zChannels, 1, 32);
   if (zChannels % dim !== 0) {

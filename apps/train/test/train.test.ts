@@ -1,0 +1,71 @@
+import { mkdtempSync, readFileSync, writeFileSync, existsSync } from 'node:fs';
+import { tmpdir } from 'node:os';
+import { join } from 'node:path';
+import { describe, expect, it } from 'vitest';
+import { resolveConfig, type ConfigInput } from '../src/config.js';
+import { loadCheckpoint } from '../src/checkpoint.js';
+import { TrainError } from '../src/errors.js';
+import { checkpointName, trainRun, type RunOptions } from '../src/train.js';
+
+const tiny: ConfigInput = {
+  model: { resolution: 16, ch: 32, chMult: [1, 2], numResBlocks: 1, attnResolutions: [], zChannels: 4, numGroups: 32 },
+  codebookBits: 4,
+  dim: 4,
+  batchSize: 4,
+  steps: 4,
+  testImages: 8,
+  learningRate: 2e-3,
+};
+
+async function run(outDir: string, options: Partial<RunOptions> = {}) {
+  const outcome = await trainRun(resolveConfig(tiny), {
+    outDir,
+    workers: 2,
+    backend: 'wasm',
+    resume: true,
+    checkpointEvery: 0,
+    quiet: true,
+    ...options,
+  });
+  const state = await outcome.trainer.getState();
+  await outcome.trainer.dispose();
+  return { outcome, state };
+}
+
+describe('gq-train', () => {
+  it('resumed training equals uninterrupted training: same losses, weights, Adam and TDC state', async () => {
+    const straight = await run(mkdtempSync(join(tmpdir(), 'gq-straight-')));
+    const dir = mkdtempSync(join(tmpdir(), 'gq-resume-'));
+    const first = await run(dir, { stopAfter: 2 });
+    expect(first.outcome.step).toBe(2);
+    const second = await run(dir);
+    expect(second.outcome.step).toBe(4);
+    expect([...first.outcome.losses, ...second.outcome.losses]).toEqual(straight.outcome.losses);
+    expect(Object.keys(second.state.arrays)).toEqual(Object.keys(straight.state.arrays));
+    for (const [name, array] of Object.entries(straight.state.arrays)) {
+      expect(Array.from(second.state.arrays[name]!.data), name).toEqual(Array.from(array.data));
+    }
+    expect(second.state.json).toEqual(straight.state.json);
+    const metrics = readFileSync(join(dir, 'metrics.jsonl'), 'utf8').trim().split('\n').map((l) => JSON.parse(l) as { step: number });
+    expect(metrics.map((m) => m.step)).toEqual([1, 2, 3, 4]);
+    const saved = loadCheckpoint(join(dir, checkpointName));
+    expect(saved.step).toBe(4);
+  }, 300_000);
+
+  it('rejects a corrupt checkpoint on resume and keeps the file', async () => {
+    const dir = mkdtempSync(join(tmpdir(), 'gq-corrupt-'));
+    const path = join(dir, checkpointName);
+    writeFileSync(path, new Uint8Array([1, 2, 3, 4, 5, 6, 7, 8, 9]));
+    await expect(run(dir)).rejects.toThrow(/checkpoint .* is corrupt or not a gq-train checkpoint/);
+    expect(existsSync(path)).toBe(true);
+    expect(readFileSync(path).length).toBe(9);
+  });
+
+  it('validates options with clear messages', () => {
+    expect(() => resolveConfig({ method: 'magic' })).toThrow(/--method must be one of gq, gq-vanilla, got 'magic'/);
+    expect(() => resolveConfig({ preset: 'huge' })).toThrow(/--preset must be one of/);
+    expect(() => resolveConfig({ codebookBits: 0 })).toThrow(/--bits must be an integer in \[1, 24\], got 0/);
+    expect(() => resolveConfig({ codebookBits: 40 })).toThrow(TrainError);
+    expect(() => resolveConfig({ dim: 3 })).toThrow(/--dim must divide the latent channels \(4\), got 3/);
+  });
+});
