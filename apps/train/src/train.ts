@@ -2,7 +2,6 @@ import { appendFileSync, existsSync, mkdirSync } from 'node:fs';
 import { join } from 'node:path';
 import { DataParallelTrainer, type Shard } from '@gq/runtime/parallel';
 import type { BackendName } from '@gq/runtime';
-import { RuntimeError } from '@gq/runtime';
 import { loadCheckpoint, saveCheckpoint } from './checkpoint.js';
 import type { TrainConfig } from './config.js';
 import { loadDataset, seededPermutation, splitImages, toModelInput, type ImageSet } from './datasets/index.js';
@@ -117,10 +116,10 @@ export async function trainRun(config: TrainConfig, options: RunOptions): Promis
       try {
         result = await trainer.step(shardsFor(config, train, indices, trainer.workerCount));
       } catch (error) {
-        if (error instanceof RuntimeError && /finite/.test(error.message)) {
+        if (error instanceof Error && /(must be finite|non-finite)/.test(error.message)) {
           throw new TrainError(
             'non-finite-loss',
-            `the loss became non-finite at step ${step + 1} (${error.message}); stopped without applying it. ` +
+            `training became non-finite at step ${step + 1} (${error.message}); stopped without applying it. ` +
               `The last good checkpoint is ${existsSync(checkpointPath) ? checkpointPath : 'not written yet'}`,
           );
         }

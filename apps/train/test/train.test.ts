@@ -69,3 +69,18 @@ describe('gq-train', () => {
     expect(() => resolveConfig({ dim: 3 })).toThrow(/--dim must divide the latent channels \(4\), got 3/);
   });
 });
+
+describe('gq-train failure handling', () => {
+  it('stops on a non-finite loss with a clear message and keeps the last good checkpoint', async () => {
+    const dir = mkdtempSync(join(tmpdir(), 'gq-nan-'));
+    const config = resolveConfig({ ...tiny, steps: 6, learningRate: 1e30 });
+    const error = await trainRun(config, { outDir: dir, workers: 1, backend: 'wasm', resume: false, checkpointEvery: 1, quiet: true }).catch(
+      (e: unknown) => e,
+    );
+    expect(error).toBeInstanceOf(TrainError);
+    expect((error as TrainError).code).toBe('non-finite-loss');
+    expect((error as Error).message).toMatch(/non-finite at step \d+ .*stopped without applying it. The last good checkpoint is .*checkpoint\.safetensors/);
+    const saved = loadCheckpoint(join(dir, checkpointName));
+    expect(saved.step).toBeGreaterThanOrEqual(1);
+  });
+});

@@ -45,6 +45,10 @@ export class ReplicaHost {
       if (!Number.isFinite(result.loss)) {
         throw new RuntimeError('non-finite-loss', `computeGradients: loss must be finite, got ${result.loss}`);
       }
+      const bad = flat.findIndex((g) => !Number.isFinite(g));
+      if (bad >= 0) {
+        throw new RuntimeError('non-finite-gradient', `computeGradients: gradients must be finite, got ${flat[bad]} at element ${bad}`);
+      }
       return { loss: result.loss, grads: flat, stats: result.stats };
     } finally {
       tf.dispose(result.grads as tf.Tensor[]);
