@@ -2,6 +2,7 @@ import { join } from 'node:path';
 import { useBackend } from '@gq/runtime';
 import { rate, type TrainConfig } from './config.js';
 import { evaluate, type Evaluation } from './evaluate.js';
+import { exportArtifact, tokenizerFromTrainer, type ExportedArtifact } from './export.js';
 import { writeFileAtomic } from './files.js';
 import { imageGrid } from './grid.js';
 import type { TrainOutcome } from './train.js';
@@ -13,7 +14,12 @@ function table(rows: string[][]): string {
 }
 
 /** Evaluate the trained model, write the grid and the summary, and print the results table. */
-export async function evaluateAndExport(config: TrainConfig, outcome: TrainOutcome, outDir: string, backend: string): Promise<Evaluation> {
+export async function evaluateAndExport(
+  config: TrainConfig,
+  outcome: TrainOutcome,
+  outDir: string,
+  backend: string,
+): Promise<{ evaluation: Evaluation; artifact: ExportedArtifact }> {
   if (outcome.trainer.workerCount > 1) await useBackend(backend as 'wasm');
   const result = await evaluate(config, outcome.trainer, outcome.test);
   const { bpp, bitsPerImage } = rate(config);
@@ -33,6 +39,28 @@ export async function evaluateAndExport(config: TrainConfig, outcome: TrainOutco
     evaluation: { ...result, preview: undefined },
   };
   writeFileAtomic(join(outDir, 'summary.json'), `${JSON.stringify(summary, null, 2)}\n`);
+  const tokenizer = await tokenizerFromTrainer(config, outcome.trainer);
+  let artifact: ExportedArtifact;
+  try {
+    artifact = await exportArtifact(
+      tokenizer,
+      outDir,
+      { steps: outcome.step, seconds: outcome.seconds, method: config.method, dataset: config.dataset, seed: config.seed },
+      {
+        images: result.images,
+        psnrGq: result.gq.psnr,
+        psnrMean: result.mean.psnr,
+        psnrSample: result.sample.psnr,
+        ssimGq: result.gq.ssim,
+        usage: result.usage.fraction,
+        perplexity: result.usage.perplexity,
+        bitsMean: result.bits.mean,
+        inBand: result.inBand,
+      },
+    );
+  } finally {
+    tokenizer.dispose();
+  }
   const f = (x: number, digits = 2) => x.toFixed(digits);
   process.stdout.write(
     `\n${outcome.step} steps in ${f(outcome.seconds, 1)} s (${f(outcome.stepsPerSecond)} steps/s on ${outcome.trainer.workerCount} × ${outcome.trainer.backend}); ` +
@@ -52,7 +80,8 @@ export async function evaluateAndExport(config: TrainConfig, outcome: TrainOutco
         ['bits/token mean [min, max]', `${f(result.bits.mean)} [${f(result.bits.min)}, ${f(result.bits.max)}]`],
         [`tokens within ${config.codebookBits} ± 0.5 bits`, `${f(result.inBand * 100, 1)} %`],
       ]) +
-      `\n\ngrid (originals / GQ / decode(μ)): ${gridPath}\nsummary: ${join(outDir, 'summary.json')}\n`,
+      `\n\ntokenizer: ${artifact.container} (and ${artifact.folder}/), id ${artifact.artifactId.slice(0, 16)}…\n` +
+      `grid (originals / GQ / decode(μ)): ${gridPath}\nsummary: ${join(outDir, 'summary.json')}\n`,
   );
-  return result;
+  return { evaluation: result, artifact };
 }

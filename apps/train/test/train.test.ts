@@ -84,3 +84,43 @@ describe('gq-train failure handling', () => {
     expect(saved.step).toBeGreaterThanOrEqual(1);
   });
 });
+
+describe('gq-train end to end', () => {
+  it('trains, evaluates, exports an artifact that @gq/tokenizer loads, and round-trips tokens', async () => {
+    const { Tokenizer, readTokenFile, writeTokenFile } = await import('@gq/tokenizer');
+    const tf = await import('@tensorflow/tfjs-core');
+    const { evaluateAndExport } = await import('../src/finish.js');
+    const { toModelInput } = await import('../src/datasets/index.js');
+    const dir = mkdtempSync(join(tmpdir(), 'gq-e2e-'));
+    const config = resolveConfig({ ...tiny, steps: 3 });
+    const outcome = await trainRun(config, { outDir: dir, workers: 2, backend: 'wasm', resume: false, checkpointEvery: 0, quiet: true });
+    let exported;
+    try {
+      exported = await evaluateAndExport(config, outcome, dir, 'wasm');
+    } finally {
+      await outcome.trainer.dispose();
+    }
+    const { evaluation, artifact } = exported;
+    expect(evaluation.images).toBe(8);
+    for (const kind of ['gq', 'mean', 'sample'] as const) expect(Number.isFinite(evaluation[kind].psnr)).toBe(true);
+    expect(existsSync(join(dir, 'grid.png'))).toBe(true);
+    const tokenizer = await Tokenizer.load(new Uint8Array(readFileSync(artifact.container)));
+    const fromFolder = await Tokenizer.load({
+      manifest: readFileSync(join(artifact.folder, 'manifest.json'), 'utf8'),
+      weights: new Uint8Array(readFileSync(join(artifact.folder, 'weights.safetensors'))),
+    });
+    expect(tokenizer.artifactId).toBe(artifact.artifactId);
+    expect(fromFolder.artifactId).toBe(artifact.artifactId);
+    const images = tf.tensor4d(toModelInput(outcome.test, [0, 1, 2, 3], 16, 3), [4, 16, 16, 3]);
+    const tokens = await tokenizer.encode(images);
+    expect(tokens.shape).toEqual([4, 8, 8, 1]); // f = 2 for chMult [1, 2]
+    const file = writeTokenFile(tokens, tokenizer);
+    const read = readTokenFile(file, { expectArtifactId: artifact.artifactId });
+    expect(Array.from(read.tokens.indices)).toEqual(Array.from(tokens.indices));
+    const decoded = await tokenizer.decode(read.tokens);
+    expect(decoded.shape).toEqual([4, 16, 16, 3]);
+    tf.dispose([images, decoded]);
+    tokenizer.dispose();
+    fromFolder.dispose();
+  }, 300_000);
+});

@@ -1,0 +1,144 @@
+import * as tf from '@tensorflow/tfjs-core';
+import { NnError } from './errors.js';
+
+/*
+ * Functional layers over channel-last tensors. Every op used here has a registered gradient in
+ * tfjs-core and a forward kernel on cpu and wasm (no einsum, no tile beyond rank 4, no masks).
+ * Each function runs in its own tf.tidy, so it returns one new tensor and leaves no intermediates.
+ */
+
+/** Zero padding as PyTorch counts it: one number for all sides, or [[top, bottom], [left, right]]. */
+export type Conv2dPadding = number | readonly [readonly [number, number], readonly [number, number]];
+
+export interface Conv2dOptions {
+  readonly stride?: number;
+  readonly padding?: Conv2dPadding;
+}
+
+/**
+ * 2-D cross-correlation with PyTorch's zero-padding semantics.
+ * @param x [B, H, W, Cin] float32
+ * @param weight [kh, kw, Cin, Cout] (HWIO)
+ * @param bias [Cout] or undefined
+ * @returns [B, Ho, Wo, Cout] with Ho = ⌊(H + top + bottom − kh)/stride⌋ + 1
+ */
+export function conv2d(x: tf.Tensor4D, weight: tf.Tensor4D, bias: tf.Tensor1D | undefined, options: Conv2dOptions = {}): tf.Tensor4D {
+  const stride = options.stride ?? 1;
+  const padding = options.padding ?? 0;
+  const [kh, kw, cin] = weight.shape;
+  if (x.rank !== 4 || x.shape[3] !== cin) {
+    throw new NnError('bad-shape', `conv2d: x must be [B,H,W,${cin}], got [${x.shape.join(',')}]`);
+  }
+  const [[top, bottom], [left, right]] = typeof padding === 'number' ? [[padding, padding], [padding, padding]] : padding;
+  return tf.tidy(() => {
+    let input = x;
+    let pad: 'valid' | 'same' = 'valid';
+    // tfjs 'same' at stride 1 pads (k−1)/2 on each side for odd k, which is PyTorch's padding=(k−1)/2;
+    // letting the kernel pad avoids materialising a padded copy.
+    const symmetric = top === bottom && left === right && top === left;
+    if (stride === 1 && symmetric && kh === kw && kh === 2 * top + 1 && top > 0) {
+      pad = 'same';
+    } else if (top + bottom + left + right > 0) {
+      input = tf.pad(x, [[0, 0], [top, bottom], [left, right], [0, 0]]);
+    }
+    if (bias === undefined) return tf.conv2d(input, weight, stride, pad);
+    return tf.fused.conv2d({ x: input, filter: weight, strides: stride, pad, bias });
+  });
+}
+
+/**
+ * Affine map over the last axis.
+ * @param x [..., in]
+ * @param weight [in, out]
+ * @param bias [out] or undefined
+ * @returns [..., out]
+ */
+export function linear(x: tf.Tensor, weight: tf.Tensor2D, bias: tf.Tensor1D | undefined): tf.Tensor {
+  const [inFeatures, outFeatures] = weight.shape;
+  if (x.shape[x.rank - 1] !== inFeatures) {
+    throw new NnError('bad-shape', `linear: x must have last dimension ${inFeatures}, got [${x.shape.join(',')}]`);
+  }
+  return tf.tidy(() => {
+    const flat = tf.reshape(x, [x.size / inFeatures, inFeatures]) as tf.Tensor2D;
+    const y = bias === undefined ? tf.matMul(flat, weight) : tf.fused.matMul({ a: flat, b: weight, bias });
+    return tf.reshape(y, [...x.shape.slice(0, -1), outFeatures]);
+  });
+}
+
+/** Mean and biased variance over `axes`, two-pass (subtract the mean first) to avoid cancellation. */
+function normalize(x: tf.Tensor, axes: number[], eps: number): tf.Tensor {
+  const mean = tf.mean(x, axes, true);
+  const centred = tf.sub(x, mean);
+  const variance = tf.mean(tf.square(centred), axes, true);
+  return tf.mul(centred, tf.rsqrt(tf.add(variance, eps)));
+}
+
+/**
+ * GroupNorm as torch.nn.GroupNorm: per sample, statistics over each group's C/G channels and all
+ * positions; then a per-channel affine map.
+ * @param x [B, H, W, C]; gamma, beta [C]
+ */
+export function groupNorm(x: tf.Tensor4D, gamma: tf.Tensor1D, beta: tf.Tensor1D, groups: number, eps: number): tf.Tensor4D {
+  const [b, h, w, c] = x.shape;
+  if (!Number.isInteger(groups) || groups < 1 || c % groups !== 0) {
+    throw new NnError('bad-shape', `groupNorm: channels must be divisible by groups=${groups}, got [${x.shape.join(',')}]`);
+  }
+  return tf.tidy(() => {
+    const grouped = tf.reshape(x, [b, h * w, groups, c / groups]);
+    const normed = tf.reshape(normalize(grouped, [1, 3], eps), [b, h, w, c]);
+    return tf.add(tf.mul(normed, gamma), beta) as tf.Tensor4D;
+  });
+}
+
+/** LayerNorm over the last axis, as torch.nn.LayerNorm(C). @param x [..., C]; gamma, beta [C] */
+export function layerNorm(x: tf.Tensor, gamma: tf.Tensor1D, beta: tf.Tensor1D, eps: number): tf.Tensor {
+  return tf.tidy(() => tf.add(tf.mul(normalize(x, [x.rank - 1], eps), gamma), beta));
+}
+
+/** SiLU (swish): x·σ(x). */
+export function silu(x: tf.Tensor): tf.Tensor {
+  return tf.tidy(() => tf.mul(x, tf.sigmoid(x)));
+}
+
+/** GELU, exact erf form (PyTorch's nn.GELU default): x·(1 + erf(x/√2))/2. */
+export function gelu(x: tf.Tensor): tf.Tensor {
+  return tf.tidy(() => tf.mul(tf.mul(x, 0.5), tf.add(tf.erf(tf.mul(x, Math.SQRT1_2)), 1)));
+}
+
+/**
+ * Scaled dot-product attention with `heads` heads, softmax over keys, no mask.
+ * @param q, k, v [B, L, D] with D divisible by heads; head h uses features [h·D/heads, (h+1)·D/heads)
+ * @returns [B, L, D] heads concatenated
+ */
+export function attention(q: tf.Tensor3D, k: tf.Tensor3D, v: tf.Tensor3D, heads: number): tf.Tensor3D {
+  const [b, lq, d] = q.shape;
+  const lk = k.shape[1];
+  if (!Number.isInteger(heads) || heads < 1 || d % heads !== 0) {
+    throw new NnError('bad-shape', `attention: feature size must be divisible by heads=${heads}, got [${q.shape.join(',')}]`);
+  }
+  const dh = d / heads;
+  return tf.tidy(() => {
+    // Scale q before the product, as PyTorch's MultiheadAttention does, so the rounding order follows the reference.
+    const qh = tf.transpose(tf.reshape(tf.mul(q, 1 / Math.sqrt(dh)), [b, lq, heads, dh]), [0, 2, 1, 3]) as tf.Tensor4D;
+    // kᵀ materialised: wasm's matMul with transposeB takes a much slower path.
+    const kt = tf.transpose(tf.reshape(k, [b, lk, heads, dh]), [0, 2, 3, 1]) as tf.Tensor4D;
+    const vh = tf.transpose(tf.reshape(v, [b, lk, heads, dh]), [0, 2, 1, 3]) as tf.Tensor4D;
+    const weights = tf.softmax(tf.matMul(qh, kt));
+    const out = tf.matMul(weights, vh);
+    return tf.reshape(tf.transpose(out, [0, 2, 1, 3]), [b, lq, d]) as tf.Tensor3D;
+  });
+}
+
+/**
+ * Nearest-neighbour ×2 upsampling, out[y, x] = in[⌊y/2⌋, ⌊x/2⌋]: a broadcast against ones of shape
+ * [1, 1, 2, 1, 2, 1]. Exact, and its gradient is a plain Sum over the broadcast axes (a concat-based
+ * version differentiates through SplitV, which dominated a training step on wasm).
+ */
+export function upsampleNearest2x(x: tf.Tensor4D): tf.Tensor4D {
+  const [b, h, w, c] = x.shape;
+  return tf.tidy(() => {
+    const expanded = tf.reshape(x, [b, h, 1, w, 1, c]);
+    const repeated = tf.mul(expanded, tf.ones([1, 1, 2, 1, 2, 1]));
+    return tf.reshape(repeated, [b, 2 * h, 2 * w, c]) as tf.Tensor4D;
+  });
+}

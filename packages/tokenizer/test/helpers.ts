@@ -1,0 +1,92 @@
+import * as tf from '@tensorflow/tfjs-core';
+import { seededRandom } from '@gq/test-utils';
+import { init as initUnet, type UnetConfig } from '@gq/vae-unet';
+import { init as initVit, type VitConfig } from '@gq/vae-vit';
+import type { Codebook } from '@gq/codebook';
+
+/** f = 2, attention at the 4×4 level, C = 4: every UNet block type at a size the cpu backend runs in milliseconds. */
+export const tinyUnet: UnetConfig = { resolution: 8, inChannels: 3, outChannels: 3, ch: 8, chMult: [1, 2], numResBlocks: 1, attnResolutions: [4], zChannels: 4, numGroups: 4 };
+
+/** 8×8 images, 4×4 patches (2×2 token grid), C = 4. */
+export const tinyVit: VitConfig = { imageSize: 8, patchSize: 4, width: 16, layers: 1, heads: 2, mlpRatio: 2, zChannels: 4, dimFfnOutput: 16 };
+
+export function unetParams(seed = 7): Record<string, tf.Tensor> {
+  return initUnet(tinyUnet, seed);
+}
+
+export function vitParams(seed = 9): Record<string, tf.Tensor> {
+  return initVit(tinyVit, seed);
+}
+
+/** Uniform images in [−1, 1], float32 [B, H, W, C]. */
+export function randomImages(shape: [number, number, number, number], seed: number): tf.Tensor4D {
+  const next = seededRandom(seed);
+  const size = shape.reduce((a, b) => a * b, 1);
+  return tf.tensor4d(Float32Array.from({ length: size }, () => 2 * next() - 1), shape);
+}
+
+/** Number of positions where two arrays differ bitwise. */
+export function bitDifferences(a: ArrayLike<number>, b: ArrayLike<number>): number {
+  if (a.length !== b.length) return Math.max(a.length, b.length);
+  let count = 0;
+  for (let i = 0; i < a.length; i++) if (!Object.is(a[i], b[i])) count++;
+  return count;
+}
+
+/** Channel of token g, dimension d (ALGORITHMS.md §1). */
+export function channelOf(layout: 'strided' | 'contiguous', g: number, d: number, groups: number, dim: number): number {
+  return layout === 'strided' ? d * groups + g : g * dim + d;
+}
+
+/**
+ * Float64 GQ oracle (ALGORITHMS.md §3.1): per token, argmax_j Σ_d −(c−μ)²/(2σ²) + β c²/2 with
+ * σ² = exp(clamp(ℓ, −30, 20)), written directly from the score (not the inner-product form).
+ * Returns the winner and the gap to the runner-up, per token, in [positions, G] order.
+ */
+export function oracleSelect(
+  mu: ArrayLike<number>,
+  logVar: ArrayLike<number>,
+  channels: number,
+  codebook: Codebook,
+  beta: number,
+  layout: 'strided' | 'contiguous',
+): { indices: Int32Array; gaps: Float64Array; scale: Float64Array } {
+  const dim = codebook.dim;
+  const groups = channels / dim;
+  const positions = mu.length / channels;
+  const indices = new Int32Array(positions * groups);
+  const gaps = new Float64Array(positions * groups);
+  const scale = new Float64Array(positions * groups);
+  for (let p = 0; p < positions; p++) {
+    for (let g = 0; g < groups; g++) {
+      let best = -Infinity;
+      let second = -Infinity;
+      let bestIndex = -1;
+      let bestMagnitude = 0;
+      for (let j = 0; j < codebook.size; j++) {
+        let score = 0;
+        let magnitude = 0;
+        for (let d = 0; d < dim; d++) {
+          const ch = p * channels + channelOf(layout, g, d, groups, dim);
+          const l = Math.min(20, Math.max(-30, logVar[ch]!));
+          const c = codebook.values[j * dim + d]!;
+          const term = -((c - mu[ch]!) ** 2) / (2 * Math.exp(l)) + (beta * c * c) / 2;
+          score += term;
+          magnitude += Math.abs(term);
+        }
+        if (score > best) {
+          second = best;
+          best = score;
+          bestIndex = j;
+          bestMagnitude = magnitude;
+        } else if (score > second) {
+          second = score;
+        }
+      }
+      indices[p * groups + g] = bestIndex;
+      gaps[p * groups + g] = best - second;
+      scale[p * groups + g] = bestMagnitude;
+    }
+  }
+  return { indices, gaps, scale };
+}
