@@ -1,0 +1,14 @@
+export { QuantizerError } from './errors.js';
+export type { Quantizer, QuantizeOptions, QuantizeResult } from './types.js';
+export type { StatsHandle } from './stats-handle.js';
+export { vq } from './vq.js';
+export type { Vq, VqOptions, VqStats } from './vq.js';
+export { fsq } from './fsq.js';
+export type { Fsq, FsqOptions, FsqStats } from './fsq.js';
+export { lfq } from './lfq.js';
+export type { Lfq, LfqOptions, LfqStats } from './lfq.js';
+export { bsq } from './bsq.js';
+export type { Bsq, BsqOptions, BsqStats } from './bsq.js';
+export { tokenBridge, gaussianBins } from './token-bridge.js';
+export type { TokenBridge, TokenBridgeOptions, TokenBridgeStats } from './token-bridge.js';
+export { normalCdf, normalPdf, normalQuantile } from './normal.js';
