@@ -1,0 +1,205 @@
+import * as tf from '@tensorflow/tfjs-core';
+import type {
+  Conv2DBackpropFilterAttrs,
+  Conv2DBackpropInputAttrs,
+  DepthwiseConv2dNativeBackpropFilterAttrs,
+  DepthwiseConv2dNativeBackpropInputAttrs,
+  KernelConfig,
+  KernelFunc,
+  NamedAttrMap,
+  NamedTensorInfoMap,
+  TensorInfo,
+  UnsortedSegmentSumAttrs,
+} from '@tensorflow/tfjs-core';
+import { RuntimeError } from '../errors.js';
+import {
+  conv2dBackpropFilter,
+  conv2dBackpropInput,
+  depthwiseBackpropFilter,
+  depthwiseBackpropInput,
+  referenceConv2dBackpropInput,
+  type KernelPath,
+} from './conv-backprop.js';
+import { unsortedSegmentSum } from './unsorted-segment-sum.js';
+import type { WasmBackendLike } from './wasm-ops.js';
+
+/** The kernels `registerTrainingKernels` installs on the 'wasm' backend. */
+export const trainingKernelNames = [
+  'Conv2DBackpropFilter',
+  'Conv2DBackpropInput',
+  'UnsortedSegmentSum',
+  'DepthwiseConv2dNativeBackpropFilter',
+  'DepthwiseConv2dNativeBackpropInput',
+] as const;
+
+export type TrainingKernelName = (typeof trainingKernelNames)[number];
+
+export interface TrainingKernelState {
+  /** Whether the wasm registry currently holds this package's kernel under that name. */
+  readonly registered: boolean;
+  /** Whether wasm shipped its own kernel for the name (kept as the fallback, restored on unregister). */
+  readonly replacedOriginal: boolean;
+  /** Calls served by the XNNPACK composition since registration. */
+  readonly fastCalls: number;
+  /** Calls served by a fallback (wasm's own kernel or the plain-JS reference). */
+  readonly fallbackCalls: number;
+}
+
+export type TrainingKernelStatus = Readonly<Record<TrainingKernelName, TrainingKernelState>>;
+
+const backendName = 'wasm';
+const originals = new Map<TrainingKernelName, KernelConfig>();
+const counters = new Map<TrainingKernelName, { fast: number; fallback: number }>();
+const configs = new Map<TrainingKernelName, KernelConfig>();
+/** Backend instances on which an original kernel's setup (its wasm function binding) has run. */
+const setUpOriginals = new WeakMap<object, Set<TrainingKernelName>>();
+
+function count(name: TrainingKernelName, path: KernelPath): void {
+  const entry = counters.get(name) ?? { fast: 0, fallback: 0 };
+  entry[path] += 1;
+  counters.set(name, entry);
+}
+
+/**
+ * Run the wasm kernel this package replaced. Its setup binds the wasm export and normally runs
+ * when the backend is selected; if the replacement was registered before that, the original
+ * never got it, so it is set up here once per backend instance.
+ */
+function runOriginal(name: TrainingKernelName, args: Parameters<KernelFunc>[0]): TensorInfo | undefined {
+  const original = originals.get(name);
+  if (original === undefined) return undefined;
+  let done = setUpOriginals.get(args.backend);
+  if (done === undefined) {
+    done = new Set();
+    setUpOriginals.set(args.backend, done);
+  }
+  if (!done.has(name)) {
+    original.setupFunc?.(args.backend as Parameters<NonNullable<KernelConfig['setupFunc']>>[0]);
+    done.add(name);
+  }
+  const out = original.kernelFunc(args);
+  return Array.isArray(out) ? out[0] : out;
+}
+
+type Args = { inputs: NamedTensorInfoMap; backend: object; attrs?: NamedAttrMap };
+
+function attrsOf<T>(args: Args): T {
+  return (args.attrs ?? {}) as unknown as T;
+}
+
+const kernelFuncs: Record<TrainingKernelName, (args: Args) => TensorInfo> = {
+  Conv2DBackpropFilter(args) {
+    const backend = args.backend as WasmBackendLike;
+    const { x, dy } = args.inputs as { x: TensorInfo; dy: TensorInfo };
+    const { out, path } = conv2dBackpropFilter(backend, x, dy, attrsOf<Conv2DBackpropFilterAttrs>(args));
+    count('Conv2DBackpropFilter', path);
+    return out;
+  },
+  Conv2DBackpropInput(args) {
+    const backend = args.backend as WasmBackendLike;
+    const { dy, filter } = args.inputs as { dy: TensorInfo; filter: TensorInfo };
+    const attrs = attrsOf<Conv2DBackpropInputAttrs>(args);
+    const fast = conv2dBackpropInput(backend, dy, filter, attrs);
+    if (fast !== undefined) {
+      count('Conv2DBackpropInput', 'fast');
+      return fast;
+    }
+    count('Conv2DBackpropInput', 'fallback');
+    return runOriginal('Conv2DBackpropInput', args) ?? referenceConv2dBackpropInput(backend, dy, filter, attrs);
+  },
+  UnsortedSegmentSum(args) {
+    const backend = args.backend as WasmBackendLike;
+    const { x, segmentIds } = args.inputs as { x: TensorInfo; segmentIds: TensorInfo };
+    const { numSegments } = attrsOf<UnsortedSegmentSumAttrs>(args);
+    const { out, path } = unsortedSegmentSum(backend, x, segmentIds, numSegments);
+    count('UnsortedSegmentSum', path);
+    return out;
+  },
+  DepthwiseConv2dNativeBackpropFilter(args) {
+    const backend = args.backend as WasmBackendLike;
+    const { x, dy } = args.inputs as { x: TensorInfo; dy: TensorInfo };
+    const attrs = attrsOf<DepthwiseConv2dNativeBackpropFilterAttrs>(args);
+    const { out, path } = depthwiseBackpropFilter(backend, x, dy, attrs);
+    count('DepthwiseConv2dNativeBackpropFilter', path);
+    return out;
+  },
+  DepthwiseConv2dNativeBackpropInput(args) {
+    const backend = args.backend as WasmBackendLike;
+    const { dy, filter } = args.inputs as { dy: TensorInfo; filter: TensorInfo };
+    const attrs = attrsOf<DepthwiseConv2dNativeBackpropInputAttrs>(args);
+    const { out, path } = depthwiseBackpropInput(backend, dy, filter, attrs);
+    count('DepthwiseConv2dNativeBackpropInput', path);
+    return out;
+  },
+};
+
+function configFor(name: TrainingKernelName): KernelConfig {
+  let config = configs.get(name);
+  if (config === undefined) {
+    config = { kernelName: name, backendName, kernelFunc: kernelFuncs[name] as unknown as KernelFunc };
+    configs.set(name, config);
+  }
+  return config;
+}
+
+function isOurs(name: TrainingKernelName): boolean {
+  return tf.getKernel(name, backendName) === configs.get(name) && configs.has(name);
+}
+
+/** Registration state and call counts of each training kernel. */
+export function trainingKernelStatus(): TrainingKernelStatus {
+  const status = {} as Record<TrainingKernelName, TrainingKernelState>;
+  for (const name of trainingKernelNames) {
+    const calls = counters.get(name) ?? { fast: 0, fallback: 0 };
+    status[name] = {
+      registered: isOurs(name),
+      replacedOriginal: originals.has(name),
+      fastCalls: calls.fast,
+      fallbackCalls: calls.fallback,
+    };
+  }
+  return status;
+}
+
+/**
+ * Install the training kernels on the 'wasm' backend (and only there): the weight gradients wasm
+ * lacks, a fast input gradient (also the conv-transpose forward), gather's gradient and the
+ * depthwise gradients, each built from wasm's XNNPACK convolution, transpose, pad and scatter,
+ * with a correct fallback where the fast path does not apply. Call it once the wasm backend
+ * package is loaded (e.g. after `useBackend('wasm')`). Idempotent: a second call registers nothing.
+ *
+ * @throws RuntimeError `wasm-not-loaded` when no wasm kernels are registered yet.
+ */
+export function registerTrainingKernels(): TrainingKernelStatus {
+  if (tf.getKernel('Conv2D', backendName) === undefined) {
+    throw new RuntimeError(
+      'wasm-not-loaded',
+      "registerTrainingKernels: the wasm backend must be loaded first (call useBackend('wasm')), got no 'wasm' kernels registered",
+    );
+  }
+  for (const name of trainingKernelNames) {
+    if (isOurs(name)) continue;
+    const existing = tf.getKernel(name, backendName);
+    if (existing !== undefined) {
+      originals.set(name, existing);
+      tf.unregisterKernel(name, backendName);
+    }
+    tf.registerKernel(configFor(name));
+    counters.set(name, { fast: 0, fallback: 0 });
+  }
+  return trainingKernelStatus();
+}
+
+/** Remove the training kernels and put back the wasm kernels they replaced. Idempotent. */
+export function unregisterTrainingKernels(): TrainingKernelStatus {
+  for (const name of trainingKernelNames) {
+    if (!isOurs(name)) continue;
+    tf.unregisterKernel(name, backendName);
+    const original = originals.get(name);
+    if (original !== undefined) {
+      tf.registerKernel(original);
+      originals.delete(name);
+    }
+  }
+  return trainingKernelStatus();
+}
