@@ -1,6 +1,7 @@
 import * as tf from '@tensorflow/tfjs-core';
 import { ensureGradients, registerTrainingKernels, unregisterTrainingKernels, useBackend } from '../src/index.js';
-import { createUnetStep } from './unet-step.js';
+import { DataParallelTrainer } from '../src/parallel/index.js';
+import { createUnetStep, syntheticImages } from './unet-step.js';
 
 /*
  * pnpm --filter @gq/runtime bench [--wasm-steps N] [--cpu-batch B] [--cpu-steps S (0 skips cpu)]
@@ -18,7 +19,38 @@ const wasmSteps = flag('wasm-steps', 5);
 const cpuBatch = flag('cpu-batch', 2);
 const cpuSteps = flag('cpu-steps', 1);
 
-async function timeSteps(label: string, steps: number, batchSize: number, warmUp: boolean): Promise<number> {
+/**
+ * The same step data-parallel over `workers` worker threads (each its own wasm backend with the
+ * training kernels): every step sends each worker half of the batch, averages the gradients and
+ * applies Adam on every replica. Returns wall seconds per step.
+ */
+async function timeDataParallel(workers: number, steps: number): Promise<number> {
+  const size = 32;
+  const trainer = await DataParallelTrainer.create({
+    replicaModule: new URL('./unet-replica.ts', import.meta.url),
+    workers,
+    backend: 'wasm',
+    replicaOptions: { seed: 7, size },
+  });
+  try {
+    const images = syntheticImages(7, batch, size);
+    const per = batch / workers;
+    const shards = Array.from({ length: workers }, (_, w) => ({
+      images: { shape: [per, size, size, 3], data: images.slice(w * per * size * size * 3, (w + 1) * per * size * size * 3) },
+    }));
+    await trainer.step(shards);
+    const start = performance.now();
+    let loss = 0;
+    for (let i = 0; i < steps; i++) loss = (await trainer.step(shards)).loss;
+    const seconds = (performance.now() - start) / 1000 / steps;
+    console.log(`wasm + training kernels, ${workers} worker threads: ${seconds.toFixed(3)} s/step wall at batch ${batch} (${steps} timed steps, loss ${loss.toFixed(4)})`);
+    return seconds;
+  } finally {
+    await trainer.dispose();
+  }
+}
+
+async function timeSteps(label: string, steps: number, batchSize: number, warmUp: boolean): Promise<{ wall: number; cpu: number }> {
   const model = createUnetStep(7, { batch: batchSize });
   try {
     // wasm warms up (XNNPACK operator creation, heap growth); cpu has nothing to warm and is slow.
@@ -36,7 +68,7 @@ async function timeSteps(label: string, steps: number, batchSize: number, warmUp
       `${label}: ${seconds.toFixed(3)} s/step wall, ${cpuSeconds.toFixed(3)} s/step CPU time, at batch ${batchSize} ` +
         `(${steps} timed steps, loss ${loss.toFixed(4)})`,
     );
-    return cpuSeconds;
+    return { wall: seconds, cpu: cpuSeconds };
   } finally {
     model.dispose();
   }
@@ -108,12 +140,18 @@ async function main(): Promise<void> {
   );
 
   await timeWeightGradient(3);
-  const wasmSeconds = await timeSteps('wasm + training kernels', wasmSteps, batch, true);
+  const wasm = await timeSteps('wasm + training kernels', wasmSteps, batch, true);
+  const parallel = await timeDataParallel(2, wasmSteps);
+  console.log(
+    `2 workers vs 1 thread (wall, same run): ${parallel.toFixed(3)} s vs ${wasm.wall.toFixed(3)} s per step of ${batch} images, ` +
+      `speed-up ${(wasm.wall / parallel).toFixed(2)}× (target ≤ 0.8 s/step using both cores)`,
+  );
+  const wasmSeconds = wasm.cpu;
 
   unregisterTrainingKernels();
   if (cpuSteps === 0) return;
   await useBackend('cpu');
-  const cpuSeconds = await timeSteps('cpu', cpuSteps, cpuBatch, false);
+  const cpuSeconds = (await timeSteps('cpu', cpuSteps, cpuBatch, false)).cpu;
   const cpuScaled = (cpuSeconds * batch) / cpuBatch;
   console.log(`cpu scaled to batch ${batch}: ${cpuScaled.toFixed(1)} s/step CPU time (linear in batch)`);
   console.log(`speed-up wasm + training kernels over cpu (CPU time per step): ${(cpuScaled / wasmSeconds).toFixed(0)}×`);

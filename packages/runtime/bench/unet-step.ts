@@ -22,6 +22,10 @@ export interface UnetStep {
   readonly variables: readonly tf.Variable[];
   /** The loss for the step's batch, without updating (caller disposes). */
   loss(): tf.Scalar;
+  /** The loss for other images [b, size, size, 3] (data-parallel shards; caller disposes). */
+  lossOn(images: tf.Tensor4D): tf.Scalar;
+  /** The optimiser (data-parallel replicas apply averaged gradients with it). */
+  readonly optimizer: tf.Optimizer;
   dispose(): void;
 }
 
@@ -104,21 +108,25 @@ export function createUnetStep(seed: number, options: UnetStepOptions = {}): Une
     const z = tf.add<tf.Tensor4D>(tf.conv2d(input, weights[name] as tf.Tensor4D, stride, 'same'), biases[name]!);
     return relu ? tf.relu(z) : z;
   };
-  const loss = (): tf.Scalar =>
+  const lossOn = (input: tf.Tensor4D): tf.Scalar =>
     tf.tidy(() => {
-      const h1 = layer(images, 'w1', 1, true);
+      const n = input.shape[0];
+      const h1 = layer(input, 'w1', 1, true);
       const h2 = layer(h1, 'w2', 2, true);
       const h3 = layer(h2, 'w3', 1, true);
-      const up = tf.conv2dTranspose(h3, weights.w4 as tf.Tensor4D, [batch, size, size, 64], 2, 'same');
+      const up = tf.conv2dTranspose(h3, weights.w4 as tf.Tensor4D, [n, size, size, 64], 2, 'same');
       const h4 = tf.relu(tf.add<tf.Tensor4D>(up, biases.w4!));
       const h5 = layer(tf.concat<tf.Tensor4D>([h4, h1], 3), 'w5', 1, true);
       const y = layer(h5, 'w6', 1, false);
-      return tf.mean(tf.squaredDifference(y, images));
+      return tf.mean(tf.squaredDifference(y, input));
     });
+  const loss = (): tf.Scalar => lossOn(images);
 
   return {
     variables,
     loss,
+    lossOn,
+    optimizer,
     async step() {
       const value = optimizer.minimize(loss, true, variables);
       if (value === null) throw new Error('createUnetStep: optimizer.minimize returned no loss');
