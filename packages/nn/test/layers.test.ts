@@ -119,6 +119,36 @@ describe('@gq/nn layers', () => {
     ln.dispose();
   });
 
+  it('hand-written gradients of groupNorm, layerNorm and silu equal float64 central differences', async () => {
+    const [b, h, w, c, groups] = [2, 3, 2, 4, 2];
+    const x = Array.from({ length: b * h * w * c }, (_, i) => Math.sin(1.7 * i) + 0.3 * Math.cos(0.4 * i * i));
+    const gamma = [0.5, -1.2, 2, 0.7];
+    const beta = [0.1, 0, -0.3, 0.2];
+    const probe = x.map((_, i) => Math.cos(0.9 * i));
+    // Scalar objective Σ probe·f(x); its gradient is checked entry by entry in float64 below.
+    const objective = (f: (t: tf.Tensor) => tf.Tensor) => (t: tf.Tensor) => tf.sum(tf.mul(f(t), tf.tensor(probe, t.shape)));
+    const cases: [string, (t: tf.Tensor) => tf.Tensor, (v: number[]) => number[]][] = [
+      ['groupNorm', (t) => groupNorm(t as tf.Tensor4D, tf.tensor1d(gamma), tf.tensor1d(beta), groups, 1e-6), (v) => groupNorm64(v, [b, h, w, c], gamma, beta, groups, 1e-6)],
+      ['layerNorm', (t) => layerNorm(t, tf.tensor1d(gamma), tf.tensor1d(beta), 1e-5), (v) => layerNorm64(v, c, gamma, beta, 1e-5)],
+      ['silu', (t) => silu(t), (v) => v.map((u) => u / (1 + Math.exp(-u)))],
+    ];
+    for (const [name, f, f64] of cases) {
+      const grad = tf.tidy(() => tf.grad(objective(f))(tf.tensor4d(x, [b, h, w, c])));
+      const got = await grad.data();
+      grad.dispose();
+      const step = 1e-6;
+      for (let i = 0; i < x.length; i++) {
+        const plus = x.slice();
+        const minus = x.slice();
+        plus[i] += step;
+        minus[i] -= step;
+        const dot = (v: number[]) => f64(v).reduce((acc, y, j) => acc + y * probe[j]!, 0);
+        const numeric = (dot(plus) - dot(minus)) / (2 * step);
+        expect(Math.abs(got[i]! - numeric), `${name}[${i}]`).toBeLessThan(2e-4 * Math.max(1, Math.abs(numeric)));
+      }
+    }
+  });
+
   it('gelu is the exact erf form and silu is x·σ(x)', async () => {
     const xs = Float64Array.from({ length: 161 }, (_, i) => -4 + i * 0.05);
     const g = tf.tidy(() => gelu(tf.tensor1d(Float32Array.from(xs))));
@@ -229,3 +259,29 @@ describe('@gq/nn layers', () => {
     tf.dispose([x, w, g, z, lw]);
   });
 });
+
+function groupNorm64(x: number[], [b, h, w, c]: number[], gamma: number[], beta: number[], groups: number, eps: number): number[] {
+  const out = new Array<number>(x.length);
+  const size = c / groups;
+  for (let n = 0; n < b; n++) {
+    for (let g = 0; g < groups; g++) {
+      const idx: number[] = [];
+      for (let p = 0; p < h * w; p++) for (let k = 0; k < size; k++) idx.push((n * h * w + p) * c + g * size + k);
+      const mean = idx.reduce((a, i) => a + x[i]!, 0) / idx.length;
+      const variance = idx.reduce((a, i) => a + (x[i]! - mean) ** 2, 0) / idx.length;
+      for (const i of idx) out[i] = ((x[i]! - mean) / Math.sqrt(variance + eps)) * gamma[i % c]! + beta[i % c]!;
+    }
+  }
+  return out;
+}
+
+function layerNorm64(x: number[], c: number, gamma: number[], beta: number[], eps: number): number[] {
+  const out = new Array<number>(x.length);
+  for (let r = 0; r < x.length / c; r++) {
+    const row = x.slice(r * c, (r + 1) * c);
+    const mean = row.reduce((a, v) => a + v, 0) / c;
+    const variance = row.reduce((a, v) => a + (v - mean) ** 2, 0) / c;
+    row.forEach((v, k) => (out[r * c + k] = ((v - mean) / Math.sqrt(variance + eps)) * gamma[k]! + beta[k]!));
+  }
+  return out;
+}
