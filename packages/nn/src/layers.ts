@@ -73,7 +73,8 @@ export function linear(x: tf.Tensor, weight: tf.Tensor2D, bias: tf.Tensor1D | un
  * r, which halves a UNet's training memory and kernel count.
  */
 function normalize(x: tf.Tensor, axes: number[], eps: number): tf.Tensor {
-  const run = tf.customGrad((input: tf.Tensor, save: tf.GradSaveFunc) => {
+  const run = tf.customGrad((...args: (tf.Tensor | tf.GradSaveFunc)[]) => {
+    const [input, save] = args as [tf.Tensor, tf.GradSaveFunc];
     const mean = tf.mean(input, axes, true);
     const centred = tf.sub(input, mean);
     const rstd = tf.rsqrt(tf.add(tf.mean(tf.square(centred), axes, true), eps));
@@ -119,7 +120,8 @@ export function layerNorm(x: tf.Tensor, gamma: tf.Tensor1D, beta: tf.Tensor1D, e
  * keeps only x instead of x, σ(x) and the product.
  */
 export function silu(x: tf.Tensor): tf.Tensor {
-  const run = tf.customGrad((input: tf.Tensor, save: tf.GradSaveFunc) => {
+  const run = tf.customGrad((...args: (tf.Tensor | tf.GradSaveFunc)[]) => {
+    const [input, save] = args as [tf.Tensor, tf.GradSaveFunc];
     save([input]);
     return {
       value: tf.tidy(() => tf.mul(input, tf.sigmoid(input))),
