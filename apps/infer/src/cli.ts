@@ -1,0 +1,122 @@
+import { Command, CommanderError, InvalidArgumentError, Option } from 'commander';
+import { errorMessage } from './core/errors.js';
+import { backendChoices } from './node/backend.js';
+import { decodeCommand, encodeCommand, infoCommand, roundTripCommand } from './node/commands.js';
+import { fits, type Fit } from './node/images.js';
+import type { Io } from './node/progress.js';
+
+function positiveInteger(value: string): number {
+  const n = Number(value);
+  if (!Number.isSafeInteger(n) || n < 1) throw new InvalidArgumentError(`must be a positive integer, got '${value}'`);
+  return n;
+}
+
+interface RawOptions {
+  model: string;
+  output?: string;
+  backend: string;
+  batchSize: number;
+  fit: Fit;
+  quiet?: boolean;
+  json?: boolean;
+  saveTokens?: string;
+}
+
+function common(raw: RawOptions): { backend: string; quiet: boolean; json: boolean; model: string; batchSize: number } {
+  return { backend: raw.backend, quiet: raw.quiet === true, json: raw.json === true, model: raw.model, batchSize: raw.batchSize };
+}
+
+function build(io: Io, failures: string[]): Command {
+  const program = new Command('gq')
+    .description('Tokenize images with a GQ tokenizer (Gaussian Quant) on any TensorFlow.js backend')
+    .exitOverride()
+    .configureOutput({ writeOut: io.out, writeErr: io.err, outputError: (text) => failures.push(text.trim()) })
+    .showHelpAfterError(false);
+
+  const withCommon = (command: Command, batch: boolean): Command => {
+    command
+      .addOption(new Option('--backend <name>', 'tfjs backend').choices(backendChoices).default('auto'))
+      .option('-q, --quiet', 'print nothing but errors and results')
+      .option('--json', 'print results as JSON');
+    if (batch) {
+      command
+        .requiredOption('-m, --model <artifact>', 'tokenizer artifact: a .gqtok file or a directory with manifest.json + weights.safetensors')
+        .option('-b, --batch-size <n>', 'images per tensor batch', positiveInteger, 8);
+    }
+    return command;
+  };
+  const fitOption = (): Option =>
+    new Option('--fit <mode>', 'how images are brought to the model size: cover (scale + centre crop), contain (pad), fill (stretch), none (keep size)').choices(fits).default('cover');
+
+  withCommon(
+    program
+      .command('encode')
+      .description('images → token file(s): -o x.gqt writes one file for the whole batch, -o <dir> (or nothing) one <name>.gqt per image')
+      .argument('<images...>', 'PNG, JPEG, WebP, … files')
+      .option('-o, --output <file.gqt|dir>', 'one .gqt for all images, or a directory for one .gqt per image (default: beside each image)')
+      .addOption(fitOption()),
+    true,
+  ).action(async (images: string[], raw: RawOptions) => {
+    await encodeCommand(images, { ...common(raw), fit: raw.fit, ...(raw.output === undefined ? {} : { output: raw.output }) }, io);
+  });
+
+  withCommon(
+    program
+      .command('decode')
+      .description('token file → PNG: -o x.png for a one-image file, -o <dir> for <name>-<i>.png per image (default: beside the .gqt)')
+      .argument('<tokens>', '.gqt token file')
+      .option('-o, --output <dir|png>', 'output PNG (one image) or directory'),
+    true,
+  ).action(async (tokens: string, raw: RawOptions) => {
+    await decodeCommand(tokens, { ...common(raw), ...(raw.output === undefined ? {} : { output: raw.output }) }, io);
+  });
+
+  withCommon(
+    program
+      .command('roundtrip')
+      .description('encode and decode images; print PSNR, SSIM, bits per pixel and timing')
+      .argument('<images...>', 'PNG, JPEG, WebP, … files')
+      .option('-o, --output <dir>', 'also save the reconstructions as PNG')
+      .option('--save-tokens <file.gqt>', 'also save the tokens of all images as one .gqt')
+      .addOption(fitOption()),
+    true,
+  ).action(async (images: string[], raw: RawOptions) => {
+    await roundTripCommand(
+      images,
+      { ...common(raw), fit: raw.fit, ...(raw.output === undefined ? {} : { output: raw.output }), ...(raw.saveTokens === undefined ? {} : { saveTokens: raw.saveTokens }) },
+      io,
+    );
+  });
+
+  program
+    .command('info')
+    .description('summarise a tokenizer artifact (.gqtok or directory) or a .gqt token file')
+    .argument('<file>', 'artifact or token file')
+    .option('--json', 'print as JSON')
+    .action(async (file: string, raw: { json?: boolean }) => {
+      await infoCommand(file, { json: raw.json === true }, io);
+    });
+
+  return program;
+}
+
+/**
+ * Run the `gq` command line. Returns the exit code (0 ok, 1 failed, 2 usage error) instead of
+ * exiting, so tests can run it in-process.
+ */
+export async function run(argv: readonly string[], io: Io): Promise<number> {
+  const failures: string[] = [];
+  const program = build(io, failures);
+  try {
+    await program.parseAsync([...argv], { from: 'user' });
+    return 0;
+  } catch (error) {
+    if (error instanceof CommanderError) {
+      if (error.exitCode === 0) return 0;
+      io.err(`gq: ${failures.join(' ') || error.message}\n`);
+      return 2;
+    }
+    io.err(`gq: error: ${errorMessage(error)}\n`);
+    return 1;
+  }
+}
