@@ -1,6 +1,6 @@
 import { Command, InvalidArgumentError } from 'commander';
 import { RuntimeError } from '@gq/runtime';
-import { resolveConfig, rate } from './config.js';
+import { describeBottleneck, methods, rate, resolveConfig } from './config.js';
 import { TrainError } from './errors.js';
 import { trainRun } from './train.js';
 import { evaluateAndExport } from './finish.js';
@@ -11,16 +11,27 @@ function number(value: string): number {
   return parsed;
 }
 
+function list(value: string): number[] | 'paper' {
+  if (value === 'paper') return 'paper';
+  const parts = value.split(',').map((part) => Number(part.trim()));
+  if (parts.length === 0 || parts.some((p) => !Number.isFinite(p))) throw new InvalidArgumentError(`expected comma-separated integers or 'paper', got '${value}'`);
+  return parts;
+}
+
 const program = new Command('gq-train')
-  .description('Train a Gaussian VAE with the Target Divergence Constraint and convert it to a VQ tokenizer with Gaussian Quant')
-  .option('--method <name>', 'gq (TDC) | gq-vanilla (fixed-weight KL)', 'gq')
-  .option('--preset <name>', 'UNet preset: cpu32 | cpu64 | paper', 'cpu32')
+  .description('Train a VAE tokenizer: Gaussian VAE + TDC converted with Gaussian Quant, or a baseline (VQ, FSQ, LFQ, BSQ, TokenBridge) on the same backbone')
+  .option('--method <name>', methods.join(' | '), 'gq')
+  .option('--arch <name>', 'unet | vit', 'unet')
+  .option('--preset <name>', 'model preset: cpu32 | cpu64 | paper', 'cpu32')
   .option('--dataset <spec>', 'sample | fashion-mnist[:DIR] | cifar10:PATH | folder:PATH', 'sample')
-  .option('--bits <n>', 'bits per token, log2 K (the TDC target)', number, 8)
-  .option('--dim <m>', 'dimensions per token m (default: all latent channels)', number)
-  .option('--z-channels <c>', 'latent channels C (default: the preset\'s)', number)
+  .option('--bits <n>', 'bits per latent position; each method maps it to its parameters (README)', number, 8)
+  .option('--dim <m>', 'gq/vq: dimensions per token m (default: all latent channels, G = 1)', number)
+  .option('--z-channels <c>', 'latent channels C (default: the preset\'s; fixed by --bits for fsq/lfq/bsq)', number)
+  .option('--fsq-levels <list>', 'fsq: levels, e.g. 8,6,5, or \'paper\' (default: 16-level channels)', list)
+  .option('--tb-bits <B>', 'tokenbridge: bits per channel B (default: bits / C)', number)
+  .option('--tb-scale <s>', 'tokenbridge: input scale s', number, 1)
   .option('--beta <b>', 'GQ prior weight β', number, 1)
-  .option('--codebook <method>', 'sobol | normal', 'sobol')
+  .option('--codebook <method>', 'GQ codebook: sobol | normal', 'sobol')
   .option('--steps <n>', 'optimiser steps', number, 300)
   .option('--batch <n>', 'global batch size', number, 32)
   .option('--lr <x>', 'Adam learning rate', number, 1e-3)
@@ -34,11 +45,15 @@ const program = new Command('gq-train')
   .action(async (options: Record<string, unknown>) => {
     const config = resolveConfig({
       method: options.method as string,
+      arch: options.arch as string,
       preset: options.preset as string,
       dataset: options.dataset as string,
-      codebookBits: options.bits as number,
+      bits: options.bits as number,
       ...(options.dim !== undefined ? { dim: options.dim as number } : {}),
       ...(options.zChannels !== undefined ? { zChannels: options.zChannels as number } : {}),
+      ...(options.fsqLevels !== undefined ? { fsqLevels: options.fsqLevels as number[] | 'paper' } : {}),
+      ...(options.tbBits !== undefined ? { tbBits: options.tbBits as number } : {}),
+      tbScale: options.tbScale as number,
       beta: options.beta as number,
       codebookMethod: options.codebook as string,
       steps: options.steps as number,
@@ -51,8 +66,8 @@ const program = new Command('gq-train')
     if (!Number.isInteger(workers) || workers < 1) throw new TrainError('bad-option', `--workers must be a positive integer, got ${workers}`);
     const r = rate(config);
     process.stderr.write(
-      `gq-train: ${config.method}, ${config.preset} UNet, K = 2^${config.codebookBits}, m = ${config.dim}, ` +
-        `${r.tokensPerImage} tokens/image, ${r.bitsPerImage} bits/image (${r.bpp.toFixed(3)} bpp)\n`,
+      `gq-train: ${config.method} (${describeBottleneck(config)}), ${config.preset} ${config.arch === 'unet' ? 'UNet' : 'ViT'}, ` +
+        `${r.bitsPerPosition.toFixed(2)} bits/position, ${r.tokensPerImage} indices/image, ${r.bitsPerImage.toFixed(0)} bits/image (${r.bpp.toFixed(3)} bpp)\n`,
     );
     const outcome = await trainRun(config, {
       outDir: options.out as string,

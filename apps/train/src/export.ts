@@ -15,7 +15,7 @@ export interface ExportedArtifact {
 }
 
 function workspaceVersions(): Record<string, string> {
-  const names = ['codebook', 'tdc', 'vae-unet', 'tokenizer', 'runtime'];
+  const names = ['codebook', 'tdc', 'vae-unet', 'vae-vit', 'tokenizer', 'runtime'];
   const out: Record<string, string> = {};
   for (const name of names) {
     try {
@@ -29,7 +29,7 @@ function workspaceVersions(): Record<string, string> {
   return out;
 }
 
-/** The trained weights of replica 0 as a Tokenizer (caller disposes). */
+/** The trained weights of replica 0 (UNet or ViT) as a GQ Tokenizer (caller disposes). */
 export async function tokenizerFromTrainer(config: TrainConfig, trainer: DataParallelTrainer): Promise<Tokenizer> {
   const weights = (await trainer.call('weights')) as Record<string, { shape: number[]; data: Float32Array }>;
   const params: Record<string, tf.Tensor> = {};

@@ -1,32 +1,78 @@
 import * as tf from '@tensorflow/tfjs-core';
+import type { Quantizer } from '@gq/quantizers';
 import type { CreateReplica, Replica, ReplicaState, Shard } from '@gq/runtime/parallel';
-import { createTdc, combineStats, klBits, reparameterize, summarizeBits, type Tdc, type TdcState, type TdcStats } from '@gq/tdc';
-import { decode, encode, init } from '@gq/vae-unet';
-import type { TrainConfig } from './config.js';
+import {
+  combineStats,
+  createTdc,
+  klBits,
+  reparameterize,
+  summarizeBits,
+  tokenBridgeTdc,
+  type Tdc,
+  type TdcLossResult,
+  type TdcState,
+  type TdcStats,
+} from '@gq/tdc';
+import { decodeLatent, encodeLatent, initBackbone } from './backbone.js';
+import { isGaussian, type TrainConfig } from './config.js';
+import { createQuantizer, trainsThroughQuantizer } from './quantizer.js';
 
 /** Options every replica receives (structured-cloneable). */
 export interface ReplicaOptions {
   readonly config: TrainConfig;
 }
 
+/**
+ * Baseline quantiser statistics of one step: the weighted auxiliary loss, and for VQ the code
+ * counts of the step's batch (summed over workers) with the derived usage and perplexity.
+ */
+export interface QuantizerStepStats {
+  readonly auxLoss: number;
+  readonly counts?: readonly number[];
+  readonly usedCodes?: number;
+  readonly perplexity?: number;
+  readonly entropySample?: number;
+  readonly entropyBatch?: number;
+  readonly commitment?: number;
+}
+
 /** What a step's statistics look like on the wire. */
 export interface StepStats {
-  readonly tdc: TdcStats;
+  /** Per-token rates (Gaussian methods): TDC statistics, or the plain KL's for the vanilla methods. */
+  readonly tdc?: TdcStats;
+  readonly quantizer?: QuantizerStepStats;
   readonly recon: number;
   readonly logScale: number;
 }
 
 /** Combined statistics applied by every replica. */
-export interface CombinedStats {
-  readonly tdc: TdcStats;
-  readonly recon: number;
-  readonly logScale: number;
+export type CombinedStats = StepStats;
+
+function combineQuantizerStats(list: readonly QuantizerStepStats[], weights: readonly number[]): QuantizerStepStats {
+  const mean = (key: 'auxLoss' | 'entropySample' | 'entropyBatch' | 'commitment'): number | undefined =>
+    list.every((s) => s[key] !== undefined) ? list.reduce((sum, s, i) => sum + weights[i]! * s[key]!, 0) : undefined;
+  const out: { -readonly [K in keyof QuantizerStepStats]: QuantizerStepStats[K] } = { auxLoss: mean('auxLoss')! };
+  for (const key of ['entropySample', 'entropyBatch', 'commitment'] as const) {
+    const value = mean(key);
+    if (value !== undefined) out[key] = value;
+  }
+  if (list.every((s) => s.counts !== undefined)) {
+    const counts = list[0]!.counts!.map((_, k) => list.reduce((sum, s) => sum + s.counts![k]!, 0));
+    const total = counts.reduce((a, c) => a + c, 0);
+    let entropy = 0;
+    for (const c of counts) if (c > 0) entropy -= (c / total) * Math.log2(c / total);
+    out.counts = counts;
+    out.usedCodes = counts.filter((c) => c > 0).length;
+    out.perplexity = 2 ** entropy;
+  }
+  return out;
 }
 
 export function combineStepStats(stats: readonly unknown[], weights: readonly number[]): CombinedStats {
   const list = stats as StepStats[];
   return {
-    tdc: combineStats(list.map((s) => s.tdc)),
+    ...(list[0]!.tdc !== undefined ? { tdc: combineStats(list.map((s) => s.tdc!)) } : {}),
+    ...(list[0]!.quantizer !== undefined ? { quantizer: combineQuantizerStats(list.map((s) => s.quantizer!), weights) } : {}),
     recon: list.reduce((sum, s, i) => sum + weights[i]! * s.recon, 0),
     logScale: list[0]!.logScale,
   };
@@ -40,28 +86,43 @@ export function noiseSeed(seed: number, step: number, worker: number): number {
   return (h ^ (h >>> 12)) >>> 0;
 }
 
+/** The rate controller of a run: TDC for gq (m, T = log2 K) and tokenbridge-tdc (m = 1, T = B); none otherwise. */
+function controllerOf(config: TrainConfig): Tdc | undefined {
+  if (config.method === 'gq') {
+    return createTdc({ codebookSize: 2 ** config.codebookBits, group: config.dim, layout: config.layout, lambdaRange: [1e-3, 1e3] });
+  }
+  if (config.method === 'tokenbridge-tdc') {
+    return tokenBridgeTdc({ bitsPerChannel: config.codebookBits, lambdaRange: [1e-3, 1e3] });
+  }
+  return undefined;
+}
+
 /**
- * The training replica: a UNet Gaussian VAE, a learned log-scale s for the reconstruction term
- * (ALGORITHMS §5: Σ|x − x̂|·e^{−s} + 3HW·s per image), and TDC (or a fixed-weight KL for
- * gq-vanilla), trained with Adam.
+ * The training replica: the run's VAE (UNet or ViT), a learned log-scale s for the reconstruction
+ * term (ALGORITHMS §5: Σ|x − x̂|·e^{−s} + 3HW·s per image), and the method's bottleneck, trained
+ * with Adam:
+ * - Gaussian methods decode z = μ + σε and add TDC (gq, tokenbridge-tdc) or a fixed-weight KL
+ *   (gq-vanilla, tokenbridge); quantisation happens only at evaluation.
+ * - Baselines (vq, fsq, lfq, bsq) decode the straight-through quantised μ and add the quantiser's
+ *   own weighted auxiliary loss (§6) to the same reconstruction term; VQ's codebook is one more
+ *   trainable variable (so it is averaged, checkpointed and restored like the weights).
  */
 export const createReplica: CreateReplica = ({ options, workerIndex }) => {
   const { config } = options as ReplicaOptions;
-  const initial = init(config.model, config.seed);
+  const initial = initBackbone(config, config.seed);
   const names = Object.keys(initial).sort();
   const params: Record<string, tf.Variable> = {};
   for (const name of names) params[name] = tf.variable(initial[name]!, true);
   tf.dispose(Object.values(initial));
-  const logScale = tf.variable(tf.scalar(0), true);
-  const variables = [...names.map((n) => params[n]!), logScale];
+  // tidy frees the initial scalar; the variable (which shares its buffer) survives.
+  const logScale = tf.tidy(() => tf.variable(tf.scalar(0), true));
+  const quantizer = trainsThroughQuantizer(config) ? createQuantizer(config) : undefined;
+  const quantizerVariables = quantizer !== undefined && 'trainableVariables' in quantizer ? (quantizer.trainableVariables as tf.Variable[]) : [];
+  const variables = [...names.map((n) => params[n]!), logScale, ...quantizerVariables];
   const optimizer = tf.train.adam(config.learningRate);
   const pixelsPerImage = config.imageSize * config.imageSize * config.imageChannels;
-  const tdc: Tdc = createTdc({
-    codebookSize: 2 ** config.codebookBits,
-    group: config.dim,
-    layout: config.layout,
-    lambdaRange: [1e-3, 1e3],
-  });
+  const gaussian = isGaussian(config.method);
+  const tdc = controllerOf(config);
   let step = 0;
 
   const replica: Replica = {
@@ -70,41 +131,63 @@ export const createReplica: CreateReplica = ({ options, workerIndex }) => {
       const x = tf.tensor4d(shard.images!.data as Float32Array, shard.images!.shape as [number, number, number, number]);
       const batch = x.shape[0];
       const seed = noiseSeed(config.seed, step, workerIndex);
-      let statsHandle: ReturnType<Tdc['loss']>['stats'] | undefined;
+      let tdcStats: TdcLossResult['stats'] | undefined;
+      let quantizerStats: { read(): Promise<object> } | undefined;
       let reconValue: tf.Tensor | undefined;
+      let auxValue: tf.Tensor | undefined;
       let vanillaBits: tf.Tensor | undefined;
       const { value, grads } = tf.variableGrads(() => {
-        const { mu, logVar } = encode(config.model, params, x);
-        const z = reparameterize(mu, logVar, { seed });
-        const xHat = decode(config.model, params, z as tf.Tensor4D);
+        const { mu, logVar } = encodeLatent(config, params, x);
+        let latent: tf.Tensor;
+        let extraLoss: tf.Scalar;
+        if (gaussian) {
+          latent = reparameterize(mu, logVar, { seed });
+          if (tdc !== undefined) {
+            const result = tdc.loss(mu, logVar);
+            tdcStats = result.stats;
+            extraLoss = result.loss;
+          } else {
+            const bits = klBits(mu, logVar, { group: config.dim, layout: config.layout });
+            vanillaBits = tf.keep(bits);
+            extraLoss = tf.mul(tf.div(tf.sum(bits), batch), config.vanillaWeight) as tf.Scalar;
+          }
+        } else {
+          const quantized = quantizer!.quantize(mu, { training: true });
+          quantizerStats = quantized.stats;
+          latent = quantized.zq;
+          extraLoss = quantized.auxLoss;
+          auxValue = tf.keep(quantized.auxLoss);
+        }
+        const xHat = decodeLatent(config, params, latent);
         const l1 = tf.div(tf.sum(tf.abs(tf.sub(x, xHat))), batch);
         reconValue = tf.keep(tf.div(l1, pixelsPerImage));
         const recon = tf.add(tf.mul(l1, tf.exp(tf.neg(logScale))), tf.mul(logScale, pixelsPerImage));
-        let rateLoss: tf.Scalar;
-        if (config.method === 'gq') {
-          const result = tdc.loss(mu, logVar);
-          statsHandle = result.stats;
-          rateLoss = result.loss;
-        } else {
-          const bits = klBits(mu, logVar, { group: config.dim, layout: config.layout });
-          vanillaBits = tf.keep(bits);
-          rateLoss = tf.mul(tf.div(tf.sum(bits), batch), config.vanillaWeight) as tf.Scalar;
-        }
-        return tf.add(recon, rateLoss) as tf.Scalar;
+        return tf.add(recon, extraLoss) as tf.Scalar;
       }, variables);
       const loss = (await value.data())[0]!;
       const recon = (await reconValue!.data())[0]!;
-      const tdcStats =
-        statsHandle !== undefined
-          ? await statsHandle.read()
-          : summarizeBits((await vanillaBits!.data()) as Float32Array, { targetBits: tdc.targetBits, tolerance: 0.5 });
-      tf.dispose([x, value, reconValue!, ...(vanillaBits !== undefined ? [vanillaBits] : [])]);
-      const stats: StepStats = { tdc: tdcStats, recon, logScale: (await logScale.data())[0]! };
-      return { loss: loss / pixelsPerImage, grads: variables.map((v) => grads[v.name]!), stats };
+      let stepStats: StepStats = { recon, logScale: (await logScale.data())[0]! };
+      if (tdcStats !== undefined) {
+        stepStats = { ...stepStats, tdc: await tdcStats.read() };
+      } else if (vanillaBits !== undefined) {
+        const target = { targetBits: config.codebookBits, tolerance: 0.5 };
+        stepStats = { ...stepStats, tdc: summarizeBits((await vanillaBits.data()) as Float32Array, target) };
+      }
+      if (quantizerStats !== undefined) {
+        const read = (await quantizerStats.read()) as Omit<QuantizerStepStats, 'auxLoss'>;
+        const auxLoss = (await auxValue!.data())[0]!;
+        const picked: QuantizerStepStats = { auxLoss };
+        for (const key of ['counts', 'entropySample', 'entropyBatch', 'commitment'] as const) {
+          if (read[key] !== undefined) Object.assign(picked, { [key]: read[key] });
+        }
+        stepStats = { ...stepStats, quantizer: picked };
+      }
+      tf.dispose([x, value, reconValue!, ...(vanillaBits !== undefined ? [vanillaBits] : []), ...(auxValue !== undefined ? [auxValue] : [])]);
+      return { loss: loss / pixelsPerImage, grads: variables.map((v) => grads[v.name]!), stats: stepStats };
     },
     applyGradients(gradients, combined) {
       optimizer.applyGradients(variables.map((v, i) => ({ name: v.name, tensor: gradients[i]! })));
-      tdc.update((combined as CombinedStats).tdc);
+      if (tdc !== undefined) tdc.update((combined as CombinedStats).tdc!);
       step++;
     },
     async getState(): Promise<ReplicaState> {
@@ -114,14 +197,16 @@ export const createReplica: CreateReplica = ({ options, workerIndex }) => {
         const slot = slots[i]!;
         arrays[`adam:${i}:${slot.name}`] = { shape: [...slot.tensor.shape], data: (await slot.tensor.data()) as Float32Array | Int32Array };
       }
+      // getWeights returns the moment variables themselves plus a fresh 'iter' scalar, which is ours to free.
+      tf.dispose(slots.filter((slot) => slot.name === 'iter').map((slot) => slot.tensor));
       // Adam keeps β1^t and β2^t as running float32 products; setWeights recomputes them with pow(),
       // which can differ in the last bit, so they travel too for a bit-exact resume.
       const accumulators = adamAccumulators(optimizer);
       arrays['adam-acc'] = { shape: [2], data: new Float32Array([(await accumulators[0].data())[0]!, (await accumulators[1].data())[0]!]) };
-      return { arrays, json: { tdc: tdc.state, step, names } };
+      return { arrays, json: { ...(tdc !== undefined ? { tdc: tdc.state } : {}), step, names } };
     },
     async setState(state: ReplicaState) {
-      const json = state.json as { tdc: TdcState; step: number };
+      const json = state.json as { tdc?: TdcState; step: number };
       const slots = Object.entries(state.arrays)
         .filter(([key]) => key.startsWith('adam:'))
         .sort((a, b) => Number(a[0].split(':')[1]) - Number(b[0].split(':')[1]))
@@ -130,6 +215,9 @@ export const createReplica: CreateReplica = ({ options, workerIndex }) => {
           tensor: tf.tensor(value.data, [...value.shape], value.data instanceof Int32Array ? 'int32' : 'float32'),
         }));
       await optimizer.setWeights(slots);
+      // setWeights reads the iteration count and wraps the moments in new variables that share the
+      // buffers, so the tensors made here are ours to release.
+      tf.dispose(slots.map((slot) => slot.tensor));
       const saved = state.arrays['adam-acc']?.data;
       if (saved !== undefined) {
         const accumulators = adamAccumulators(optimizer);
@@ -138,15 +226,16 @@ export const createReplica: CreateReplica = ({ options, workerIndex }) => {
           accumulators[1].assign(tf.scalar(saved[1]!));
         });
       }
-      tdc.setState(json.tdc);
+      if (tdc !== undefined) tdc.setState(json.tdc!);
       step = json.step;
     },
     call(method: string, args: unknown) {
-      return replicaCalls(method, args, { config, params, tdc });
+      return replicaCalls(method, args, { config, params, tdc, quantizer });
     },
     dispose() {
       optimizer.dispose();
-      tf.dispose(variables);
+      tf.dispose([...names.map((n) => params[n]!), logScale]);
+      quantizer?.dispose();
     },
   };
   return replica;
@@ -160,7 +249,8 @@ function adamAccumulators(optimizer: tf.AdamOptimizer): [tf.Variable, tf.Variabl
 interface CallContext {
   readonly config: TrainConfig;
   readonly params: Record<string, tf.Variable>;
-  readonly tdc: Tdc;
+  readonly tdc: Tdc | undefined;
+  readonly quantizer: Quantizer<object> | undefined;
 }
 
 /** Requests from the main thread: forward passes for evaluation, weights for export. */
@@ -170,15 +260,15 @@ async function replicaCalls(method: string, args: unknown, context: CallContext)
     case 'encode': {
       const { images, shape } = args as { images: Float32Array; shape: [number, number, number, number] };
       const x = tf.tensor4d(images, shape);
-      const { mu, logVar } = encode(config.model, params, x);
+      const { mu, logVar } = encodeLatent(config, params, x);
       const out = { mu: await mu.data(), logVar: await logVar.data(), shape: mu.shape };
       tf.dispose([x, mu, logVar]);
       return out;
     }
     case 'decode': {
-      const { latent, shape } = args as { latent: Float32Array; shape: [number, number, number, number] };
-      const z = tf.tensor4d(latent, shape);
-      const xHat = decode(config.model, params, z);
+      const { latent, shape } = args as { latent: Float32Array; shape: number[] };
+      const z = tf.tensor(latent, shape, 'float32');
+      const xHat = decodeLatent(config, params, z);
       const out = { images: await xHat.data(), shape: xHat.shape };
       tf.dispose([z, xHat]);
       return out;
@@ -191,7 +281,13 @@ async function replicaCalls(method: string, args: unknown, context: CallContext)
       return out;
     }
     case 'tdc-state':
-      return context.tdc.state;
+      return context.tdc?.state ?? null;
+    case 'codebook': {
+      // The trained VQ codebook [K, m] row-major, to rebuild the quantiser for evaluation.
+      const quantizer = context.quantizer;
+      if (quantizer === undefined || !('codebook' in quantizer)) return null;
+      return { data: await (quantizer.codebook as tf.Variable).data(), shape: (quantizer.codebook as tf.Variable).shape };
+    }
     case 'num-tensors':
       return tf.memory().numTensors;
     default:

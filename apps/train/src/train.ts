@@ -129,6 +129,7 @@ export async function trainRun(config: TrainConfig, options: RunOptions): Promis
       last = result.combined as CombinedStats;
       losses.push(result.loss);
       const tdc = last.tdc;
+      const quantizer = last.quantizer;
       appendFileSync(
         metricsPath,
         `${JSON.stringify({
@@ -136,14 +137,27 @@ export async function trainRun(config: TrainConfig, options: RunOptions): Promis
           loss: result.loss,
           recon: last.recon,
           logScale: last.logScale,
-          bits: { mean: tdc.mean, min: tdc.min, max: tdc.max, inBand: tdc.inBand, count: tdc.count },
+          ...(tdc !== undefined
+            ? {
+                bits: { mean: tdc.mean, min: tdc.min, max: tdc.max, inBand: tdc.inBand, count: tdc.count },
+                ...(tdc.lambda !== undefined ? { lambda: { global: tdc.lambda, min: tdc.lambdaMin, max: tdc.lambdaMax } } : {}),
+              }
+            : {}),
+          ...(quantizer !== undefined ? { quantizer: { ...quantizer, counts: undefined } } : {}),
         })}\n`,
       );
       progress.update(step, {
         loss: result.loss.toFixed(4),
         L1: last.recon.toFixed(4),
-        bits: `${tdc.mean.toFixed(2)} [${tdc.min.toFixed(1)}, ${tdc.max.toFixed(1)}]`,
-        band: `${(((tdc.inBand ?? 0) / tdc.count) * 100).toFixed(0)}%`,
+        ...(tdc !== undefined
+          ? {
+              bits: `${tdc.mean.toFixed(2)} [${tdc.min.toFixed(1)}, ${tdc.max.toFixed(1)}]`,
+              band: `${(((tdc.inBand ?? 0) / tdc.count) * 100).toFixed(0)}%`,
+              ...(tdc.lambda !== undefined ? { 'λ': `${tdc.lambda.toPrecision(3)} [${tdc.lambdaMin!.toPrecision(2)}, ${tdc.lambdaMax!.toPrecision(3)}]` } : {}),
+            }
+          : {}),
+        ...(quantizer !== undefined ? { aux: quantizer.auxLoss.toPrecision(3) } : {}),
+        ...(quantizer?.usedCodes !== undefined ? { codes: `${quantizer.usedCodes} ppl ${quantizer.perplexity!.toFixed(1)}` } : {}),
       });
       if (options.checkpointEvery > 0 && step % options.checkpointEvery === 0 && step < stopAt) {
         pendingState = await trainer.getState();

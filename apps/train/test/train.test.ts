@@ -9,7 +9,7 @@ import { checkpointName, trainRun, type RunOptions } from '../src/train.js';
 
 const tiny: ConfigInput = {
   model: { resolution: 16, ch: 32, chMult: [1, 2], numResBlocks: 1, attnResolutions: [], zChannels: 4, numGroups: 32 },
-  codebookBits: 4,
+  bits: 4,
   dim: 4,
   batchSize: 4,
   steps: 4,
@@ -62,10 +62,14 @@ describe('gq-train', () => {
   });
 
   it('validates options with clear messages', () => {
-    expect(() => resolveConfig({ method: 'magic' })).toThrow(/--method must be one of gq, gq-vanilla, got 'magic'/);
-    expect(() => resolveConfig({ preset: 'huge' })).toThrow(/--preset must be one of/);
-    expect(() => resolveConfig({ codebookBits: 0 })).toThrow(/--bits must be an integer in \[1, 24\], got 0/);
-    expect(() => resolveConfig({ codebookBits: 40 })).toThrow(TrainError);
+    expect(() => resolveConfig({ method: 'magic' })).toThrow(
+      /--method must be one of gq, gq-vanilla, vq, fsq, lfq, bsq, tokenbridge, tokenbridge-tdc, got 'magic'/,
+    );
+    expect(() => resolveConfig({ preset: 'huge' })).toThrow(/--preset must be one of .*cpu32.* for --arch unet, got 'huge'/);
+    expect(() => resolveConfig({ bits: 0 })).toThrow(/--bits must be an integer in \[1, 64\], got 0/);
+    expect(() => resolveConfig({ bits: 65 })).toThrow(TrainError);
+    // 40 bits per position in one token of the cpu32 UNet's C = 4 channels is K = 2^40 codewords.
+    expect(() => resolveConfig({ bits: 40 })).toThrow(/log2 K = bits\/G = 40\/1 = 40 bits per token exceeds 24/);
     expect(() => resolveConfig({ dim: 3 })).toThrow(/--dim must divide the latent channels \(4\), got 3/);
   });
 });
@@ -100,9 +104,12 @@ describe('gq-train end to end', () => {
     } finally {
       await outcome.trainer.dispose();
     }
-    const { evaluation, artifact } = exported;
+    const { evaluation } = exported;
+    const artifact = exported.artifact!;
     expect(evaluation.images).toBe(8);
-    for (const kind of ['gq', 'mean', 'sample'] as const) expect(Number.isFinite(evaluation[kind].psnr)).toBe(true);
+    expect(evaluation.quantizedLabel).toBe('decode(GQ), K = 2^4');
+    for (const scores of [evaluation.quantized, evaluation.mean!, evaluation.sample!]) expect(Number.isFinite(scores.psnr)).toBe(true);
+    expect(artifact).toBeDefined();
     expect(existsSync(join(dir, 'grid.png'))).toBe(true);
     const tokenizer = await Tokenizer.load(new Uint8Array(readFileSync(artifact.container)));
     const fromFolder = await Tokenizer.load({
