@@ -5,8 +5,9 @@ import type { WorkerEngine, WorkerRequest } from './cpu-search-worker.js';
 /**
  * Node-only helper: splits a search's query rows over worker threads that share the inputs and the
  * output through SharedArrayBuffers. Each worker regenerates the codebook from its spec (bit-
- * identical by construction) and runs either gqSearchCpu on its row range (`engine: 'ts'`) or
- * gqSearch on its own single-threaded tfjs wasm instance (`engine: 'wasm'`).
+ * identical by construction) and runs gqSearchCpu on its row range (`engine: 'ts'`: the default wasm
+ * SIMD kernel, one kernel instance per worker; `'ts-js'`: the float64 JS scan) or gqSearch on its
+ * own single-threaded tfjs wasm instance (`engine: 'wasm'`).
  */
 export class CpuSearchPool {
   private constructor(private readonly workers: Worker[]) {}

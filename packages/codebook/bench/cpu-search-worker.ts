@@ -3,8 +3,11 @@ import * as tf from '@tensorflow/tfjs-core';
 import { useBackend } from '@gq/runtime';
 import { createCodebook, gqSearch, gqSearchCpu, type Codebook, type CodebookSpec } from '@gq/codebook';
 
-/** Which search a worker runs on its slice: the pure-TS float64 scan or tfjs on its own wasm instance. */
-export type WorkerEngine = 'ts' | 'wasm';
+/**
+ * Which search a worker runs on its slice: gqSearchCpu's default (the wasm SIMD kernel with float64
+ * re-ranking), its float64 JS scan, or tfjs on the worker's own wasm backend instance.
+ */
+export type WorkerEngine = 'ts' | 'ts-js' | 'wasm';
 
 /** Messages from CpuSearchPool: one `init`, then any number of `search` slices over shared buffers. */
 export type WorkerRequest =
@@ -52,7 +55,7 @@ parentPort!.on('message', (request: WorkerRequest) => {
         (await gqSearch(mu, null, codebook)).dispose();
         mu.dispose();
       } else {
-        gqSearchCpu(probe, null, codebook);
+        gqSearchCpu(probe, null, codebook, { algorithm: engine === 'ts-js' ? 'exhaustive-js' : 'auto' });
       }
       return;
     }
@@ -62,6 +65,7 @@ parentPort!.on('message', (request: WorkerRequest) => {
     }
     gqSearchCpu(new Float32Array(request.mu), new Float32Array(request.logVar), codebook!, {
       beta: request.beta,
+      algorithm: engine === 'ts-js' ? 'exhaustive-js' : 'auto',
       rowStart: request.rowStart,
       rowEnd: request.rowEnd,
       out: new Int32Array(request.out),

@@ -1,6 +1,8 @@
 import type { Codebook } from './codebook.js';
 import { CodebookError } from './errors.js';
 import { assertFiniteRows, queryWeights, resolveSelection, type SelectionOptions } from './query.js';
+import { SIMD_BATCH_ROWS, searchSimd, simdKernelFor, type SimdKernel } from './search-simd.js';
+import { wasmSimdSupported } from './wasm-kernel.js';
 
 /** Queries scored together against each codeword row: the row's features are loaded once per block. */
 const QUERY_BLOCK = 8;
@@ -15,11 +17,32 @@ export interface CpuSearchOptions extends SelectionOptions {
   /** Output [N] int32; only entries [rowStart, rowEnd) are written. Allocated when absent. */
   readonly out?: Int32Array;
   /**
-   * `'auto'` (default): the O(log K) sorted search when m = 1, else exhaustive. `'exhaustive'`:
-   * the fused blocked scan for any m. `'sorted'`: m = 1 only.
+   * `'auto'` (default): the O(log K) sorted search when m = 1, else `'exhaustive'`.
+   * `'exhaustive'`: scan all K codewords with the WebAssembly SIMD kernel where the engine
+   * supports wasm SIMD, else with the float64 JS scan (same indices either way).
+   * `'exhaustive-simd'`: the wasm SIMD kernel; throws `no-simd` where unsupported.
+   * `'exhaustive-js'`: the float64 JS scan. `'sorted'`: m = 1 only.
    */
-  readonly algorithm?: 'auto' | 'exhaustive' | 'sorted';
+  readonly algorithm?: CpuSearchAlgorithm;
+  /** When given, filled with what the search did (which scan ran, float64 work after the SIMD pass). */
+  readonly stats?: CpuSearchStats;
 }
+
+/** What one `gqSearchCpu` call did; pass an object as `options.stats` to receive it. */
+export interface CpuSearchStats {
+  /** `'sorted'` (m = 1, O(log K)), `'wasm-simd'` (float32 kernel + float64 re-rank) or `'js-float64'`. */
+  kernel?: 'sorted' | 'wasm-simd' | 'js-float64';
+  /** Codewords re-scored in float64 after the SIMD pass (about ln K per row for continuous inputs). */
+  rescored?: number;
+  /** Rows whose candidate list overflowed and that the kernel re-ran with their final threshold. */
+  rerunRows?: number;
+  /** Rows searched by the full float64 scan after the SIMD pass (more near-ties than the candidate list holds, or weights beyond float32 range). */
+  float64Rows?: number;
+}
+
+export type CpuSearchAlgorithm = 'auto' | 'exhaustive' | 'exhaustive-simd' | 'exhaustive-js' | 'sorted';
+
+const ALGORITHMS: readonly CpuSearchAlgorithm[] = ['auto', 'exhaustive', 'exhaustive-simd', 'exhaustive-js', 'sorted'];
 
 const featureCache = new WeakMap<Codebook, Float64Array>();
 
@@ -252,17 +275,23 @@ function checkRange(fn: string, rows: number, rowStart: number, rowEnd: number):
 }
 
 /** Rows processed per weight batch: bounds the float64 scratch to a few hundred KiB. */
-const WEIGHT_BATCH_ROWS = 1024;
+const WEIGHT_BATCH_ROWS = SIMD_BATCH_ROWS;
 
 /**
  * Exact GQ search in plain TypeScript (no tfjs): for token rows μ, ℓ of shape [N, m] (row-major),
  * the index of the codeword maximising Σ_d ln N(c_d; μ_d, σ_d²) − β ln N(c_d; 0, 1), σ² = e^ℓ with
- * ℓ clamped to [−30, 20]. Scores are float64. The lowest index wins exact ties.
+ * ℓ clamped to [−30, 20]. The lowest index wins exact ties.
+ *
+ * The index is the first maximum of the float64 score Σ_k a_k·φ_jk on every path: the wasm SIMD
+ * kernel scores in float32 but re-ranks, in float64, every codeword within a proven float32 error
+ * bound of its best, so it returns what the float64 JS scan returns.
  *
  * @param mu [N·m] posterior means (float32 or float64)
  * @param logVar [N·m] raw log-variances, or null for σ = 1
  * @returns Int32Array [N] (the `out` option when given), written at rows [rowStart, rowEnd)
- * @throws CodebookError `empty`, `shape-mismatch`, `non-finite`, `bad-range`, `bad-beta`, `bad-rule`
+ * @throws CodebookError `empty`, `shape-mismatch`, `non-finite`, `bad-range`, `bad-beta`, `bad-rule`,
+ *   `bad-algorithm`, `no-simd` / `simd-unsuitable` (`algorithm: 'exhaustive-simd'` where wasm SIMD is
+ *   unavailable, or for a table the kernel cannot hold)
  */
 export function gqSearchCpu(
   mu: Float32Array | Float64Array,
@@ -291,23 +320,50 @@ export function gqSearchCpu(
   assertFiniteRows(fn, 'mu', mu, rowStart * dim, rowEnd * dim, dim);
   if (logVar !== null && selection.rule === 'gq') assertFiniteRows(fn, 'logVar', logVar, rowStart * dim, rowEnd * dim, dim);
   const algorithm = options.algorithm ?? 'auto';
-  if (algorithm !== 'auto' && algorithm !== 'exhaustive' && algorithm !== 'sorted') {
-    throw new CodebookError('bad-algorithm', `${fn}: algorithm must be 'auto', 'exhaustive' or 'sorted', got ${JSON.stringify(algorithm)}`);
+  if (!ALGORITHMS.includes(algorithm)) {
+    throw new CodebookError(
+      'bad-algorithm',
+      `${fn}: algorithm must be one of ${ALGORITHMS.map((name) => `'${name}'`).join(', ')}, got ${JSON.stringify(algorithm)}`,
+    );
   }
   if (algorithm === 'sorted' && dim !== 1) {
     throw new CodebookError('bad-algorithm', `${fn}: algorithm 'sorted' needs dim m = 1, got m=${dim}`);
   }
   const sorted = algorithm === 'sorted' || (algorithm === 'auto' && dim === 1);
+  let kernel: SimdKernel | null = null;
+  if (!sorted && algorithm !== 'exhaustive-js') {
+    const simd = wasmSimdSupported();
+    if (algorithm === 'exhaustive-simd' && !simd) {
+      throw new CodebookError('no-simd', `${fn}: algorithm 'exhaustive-simd' needs WebAssembly SIMD, which this engine does not validate`);
+    }
+    if (simd) {
+      // A string says why the kernel cannot serve this codebook; the float64 scan then runs.
+      const built = simdKernelFor(codebook);
+      if (typeof built !== 'string') kernel = built;
+      else if (algorithm === 'exhaustive-simd') {
+        throw new CodebookError('simd-unsuitable', `${fn}: algorithm 'exhaustive-simd' cannot use this codebook (K=${size}, m=${dim}): ${built}`);
+      }
+    }
+  }
   const width = 2 * dim;
-  const features = sorted ? null : codewordFeatures(codebook);
+  const features = sorted || kernel !== null ? null : codewordFeatures(codebook);
   const table = sorted ? sortedScalar(codebook) : null;
+  const work = { rescored: 0, float64Rows: 0, rerunRows: 0 };
   const batch = Math.min(WEIGHT_BATCH_ROWS, Math.max(rowEnd - rowStart, 1));
   const weights = new Float64Array(batch * width);
   for (let start = rowStart; start < rowEnd; start += batch) {
     const count = Math.min(batch, rowEnd - start);
     for (let q = 0; q < count; q++) queryWeights(mu, logVar, (start + q) * dim, dim, selection, weights, q * width, 1);
     if (table !== null) scanSorted(weights, count, table, out, start);
+    else if (kernel !== null) searchSimd(kernel, codebook, weights, count, out, start, work);
     else scanExhaustive(weights, count, features!, size, width, out, start);
+  }
+  if (options.stats !== undefined) {
+    const stats = options.stats;
+    stats.kernel = table !== null ? 'sorted' : kernel !== null ? 'wasm-simd' : 'js-float64';
+    stats.rescored = work.rescored;
+    stats.float64Rows = work.float64Rows;
+    stats.rerunRows = work.rerunRows;
   }
   return out;
 }
