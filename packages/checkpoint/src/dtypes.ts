@@ -1,20 +1,16 @@
+import { safetensorsDtypes, type SafetensorsDtype, type TypedArrayFor } from '@gq/safetensors';
+
+/*
+ * A checkpoint's tensors are handed on as safetensors entries (@gq/nn reads both through one
+ * path), so the element types, their typed arrays and widths are safetensors' own, not a copy.
+ */
+
 /** Element types, spelled as in safetensors headers so entries can be passed on unchanged. */
-export const checkpointDtypes = ['F64', 'F32', 'F16', 'BF16', 'I64', 'I32', 'I16', 'I8', 'U8', 'BOOL'] as const;
-export type CheckpointDtype = (typeof checkpointDtypes)[number];
+export const checkpointDtypes = safetensorsDtypes;
+export type CheckpointDtype = SafetensorsDtype;
 
 /** The typed array holding each dtype's elements (F16/BF16 as raw IEEE bit patterns). */
-export interface CheckpointTypedArrayFor {
-  F64: Float64Array;
-  F32: Float32Array;
-  F16: Uint16Array;
-  BF16: Uint16Array;
-  I64: BigInt64Array;
-  I32: Int32Array;
-  I16: Int16Array;
-  I8: Int8Array;
-  U8: Uint8Array;
-  BOOL: Uint8Array;
-}
+export type CheckpointTypedArrayFor = TypedArrayFor;
 
 export type CheckpointTypedArray = CheckpointTypedArrayFor[CheckpointDtype];
 
@@ -24,10 +20,6 @@ export interface CheckpointTensor {
   readonly shape: readonly number[];
   readonly data: CheckpointTypedArray;
 }
-
-export const bytesPerElement: Readonly<Record<CheckpointDtype, number>> = {
-  F64: 8, F32: 4, F16: 2, BF16: 2, I64: 8, I32: 4, I16: 2, I8: 1, U8: 1, BOOL: 1,
-};
 
 /** PyTorch's legacy typed-storage class names (what `torch.save` pickles) and their element types. */
 export const storageDtypes: Readonly<Record<string, CheckpointDtype>> = {

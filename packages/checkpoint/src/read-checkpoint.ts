@@ -1,4 +1,5 @@
-import { bytesPerElement, typedArrayFromBuffer, type CheckpointDtype, type CheckpointTensor } from './dtypes.js';
+import { safetensorsDtypeBytes } from '@gq/safetensors';
+import { typedArrayFromBuffer, type CheckpointDtype, type CheckpointTensor } from './dtypes.js';
 import { CheckpointError, fail } from './errors.js';
 import { unpickle } from './pickle.js';
 import { PyDict, PyGlobal, PyList, PyObject, PySet, PyStorage, PyTensor, PyTuple, type PyValue } from './values.js';
@@ -147,7 +148,7 @@ class Materializer {
     const entry = this.entries.get(entryName);
     if (!entry) fail('missing-storage', `tensor '${name}' refers to storage '${storage.key}', but the zip has no entry '${entryName}'`);
     const data = readZipEntry(this.bytes, entry, this.verifyCrc);
-    const needed = storage.numel * bytesPerElement[storage.dtype];
+    const needed = storage.numel * safetensorsDtypeBytes[storage.dtype];
     if (data.length < needed) {
       fail(
         'bad-storage',
@@ -163,7 +164,7 @@ class Materializer {
     if (known) return known;
     const { storage, shape, stride, offset } = tensor;
     const dtype: CheckpointDtype = storage.dtype;
-    const width = bytesPerElement[dtype];
+    const width = safetensorsDtypeBytes[dtype];
     let count = 1;
     for (const size of shape) {
       count *= size;

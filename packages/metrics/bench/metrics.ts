@@ -1,5 +1,6 @@
 import * as tf from '@tensorflow/tfjs-core';
 import { useBackend, type BackendName } from '@gq/runtime';
+import { benchFlag, medianMs, seededNormal, seededRandom } from '@gq/test-utils/bench';
 import {
   LargeErrorBins,
   MomentAccumulator,
@@ -20,43 +21,13 @@ import { ssimOracle, type Image64 } from '../test/oracle.js';
  *    codebooks, σ² = 2^−2T, μ ~ N(0, 1 − σ²), T = 8) for log2 K = T − 3 … T + 3, P̂ per K and per
  *    0.5-nat bin of slack t_u against the bound at the bin's lower edge.
  */
-function flag(name: string, fallback: number): number {
-  const i = process.argv.indexOf(`--${name}`);
-  return i >= 0 ? Number(process.argv[i + 1]) : fallback;
-}
-const runs = flag('runs', 5);
-
-async function median(run: () => unknown): Promise<number> {
-  await run();
-  const times: number[] = [];
-  for (let i = 0; i < runs; i++) {
-    const start = performance.now();
-    await run();
-    times.push(performance.now() - start);
-  }
-  times.sort((a, b) => a - b);
-  return times[Math.floor(times.length / 2)]!;
-}
-
-/** Mulberry32 uniforms and Box–Muller normals, so the bench is reproducible. */
-function uniforms(seed: number): () => number {
-  let state = seed >>> 0;
-  return () => {
-    state = (state + 0x6d2b79f5) >>> 0;
-    let t = Math.imul(state ^ (state >>> 15), state | 1);
-    t ^= t + Math.imul(t ^ (t >>> 7), t | 61);
-    return ((t ^ (t >>> 14)) >>> 0) / 4294967296;
-  };
-}
-function normals(seed: number): () => number {
-  const u = uniforms(seed);
-  return () => Math.sqrt(-2 * Math.log(Math.max(u(), 1e-300))) * Math.cos(2 * Math.PI * u());
-}
+const runs = benchFlag('runs', 5);
+const median = (run: () => unknown): Promise<number> => medianMs(run, runs);
 
 async function imageBench(backend: BackendName): Promise<void> {
   await useBackend(backend);
   console.log(`\n## image metrics on ${tf.getBackend()} (ms per image, median of ${runs})`);
-  const rand = uniforms(1);
+  const rand = seededRandom(1);
   for (const [batch, size] of [[16, 32], [2, 256]] as const) {
     const n = batch * size * size * 3;
     const a = Float32Array.from({ length: n }, () => rand() * 2 - 1);
@@ -79,7 +50,7 @@ async function frechetBench(): Promise<void> {
   console.log('\n## Fréchet distance, float64 (ms, median)');
   let reference = 0;
   for (const dim of [64, 256]) {
-    const normal = normals(dim);
+    const normal = seededNormal(dim);
     const rows = 2 * dim;
     const features = Float64Array.from({ length: rows * dim }, () => normal());
     const other = features.map((v, i) => v * 1.1 + (i % dim) * 0.01);
@@ -103,7 +74,7 @@ function kSweep(): void {
   const target = 8;
   const tokensPerK = 20_000;
   console.log(`\n## K sweep, T = ${target} bits, m = 1, ${tokensPerK} tokens per K (i.i.d. N(0,1) codebooks, nearest rule)`);
-  const normal = normals(99);
+  const normal = seededNormal(99);
   const bins = new LargeErrorBins({ binWidth: 0.5 });
   const sigma2 = 2 ** (-2 * target);
   const sigma = Math.sqrt(sigma2);

@@ -7,3 +7,9 @@ export class NnError extends Error {
     this.code = code;
   }
 }
+
+/**
+ * The error class of a package built on @gq/nn. Helpers that validate on that package's behalf take
+ * one, so a caller's users see its own error type and code instead of NnError.
+ */
+export type ErrorClass = new (code: string, message: string) => Error;

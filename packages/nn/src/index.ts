@@ -1,5 +1,6 @@
 export { NnError } from './errors.js';
-export { createRng } from './rng.js';
+export type { ErrorClass } from './errors.js';
+export { createRng, seededUniform } from './rng.js';
 export type { Rng } from './rng.js';
 export { oihwToHwio, hwioToOihw, transposeMatrix } from './layout.js';
 export { conv2d, linear, groupNorm, layerNorm, silu, gelu, attention, upsampleNearest2x } from './layers.js';
@@ -23,3 +24,16 @@ export {
   disposeParams,
 } from './params.js';
 export type { ParamTree, ParamKind, ParamInit, ParamSpec, WeightEntry, Float32Weight, WeightReport } from './params.js';
+export { constantOf, straightThrough, stopGradient } from './gradient.js';
+export { logVarRange, splitMoments } from './moments.js';
+export type { SplitMomentsOptions } from './moments.js';
+export { exportParams, importParams, importCheckpointParams, modelWeights } from './weights-io.js';
+export type {
+  Caller,
+  CheckpointImportOptions,
+  ExportOptions,
+  ImportOptions,
+  ModelDescription,
+  ModelWeights,
+  WeightSource,
+} from './weights-io.js';

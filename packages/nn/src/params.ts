@@ -1,5 +1,5 @@
 import * as tf from '@tensorflow/tfjs-core';
-import { NnError } from './errors.js';
+import { NnError, type ErrorClass } from './errors.js';
 import { hwioToOihw, oihwToHwio, transposeMatrix } from './layout.js';
 import { createRng, type Rng } from './rng.js';
 
@@ -278,8 +278,11 @@ export async function paramsToWeights(params: ParamTree, specs: readonly ParamSp
   return out;
 }
 
-/** Throw NnError unless `params` holds every spec with our layout's shape and float32 dtype. */
-export function checkParams(fn: string, params: ParamTree, specs: readonly ParamSpec[]): void {
+/**
+ * Throw `errorClass` (default NnError) with code 'bad-params' unless `params` holds every spec with
+ * our layout's shape and float32 dtype; `fn` is the public function named in the message.
+ */
+export function checkParams(fn: string, params: ParamTree, specs: readonly ParamSpec[], errorClass: ErrorClass = NnError): void {
   const problems: string[] = [];
   for (const spec of specs) {
     const t = params[spec.name];
@@ -291,7 +294,7 @@ export function checkParams(fn: string, params: ParamTree, specs: readonly Param
   }
   if (problems.length > 0) {
     const shown = problems.slice(0, 20).join('; ');
-    throw new NnError('bad-params', `${fn}: parameter tree must match the config, got ${problems.length} problem(s): ${shown}`);
+    throw new errorClass('bad-params', `${fn}: parameter tree must match the config, got ${problems.length} problem(s): ${shown}`);
   }
 }
 

@@ -63,3 +63,19 @@ export function createRng(seed: number): Rng {
   };
   return { uniform, normal };
 }
+
+/**
+ * mulberry32: a small seeded generator of uniforms in [0, 1) at multiples of 2^-32, built from
+ * 32-bit integer operations only, so the stream is identical on every engine. Lighter than
+ * `createRng` and used where a stream must match an existing one (VQ codebook init, test inputs).
+ */
+export function seededUniform(seed: number): () => number {
+  let state = seed >>> 0;
+  return () => {
+    state = (state + 0x6d2b79f5) >>> 0;
+    let t = state;
+    t = Math.imul(t ^ (t >>> 15), t | 1);
+    t ^= t + Math.imul(t ^ (t >>> 7), t | 61);
+    return ((t ^ (t >>> 14)) >>> 0) / 4294967296;
+  };
+}

@@ -1,5 +1,6 @@
 import * as tf from '@tensorflow/tfjs-core';
 import { useBackend, ensureGradients } from '@gq/runtime';
+import { medianMs } from '@gq/test-utils/bench';
 import { bsq, fsq, lfq, tokenBridge, vq, type Quantizer } from '@gq/quantizers';
 
 /*
@@ -10,18 +11,6 @@ import { bsq, fsq, lfq, tokenBridge, vq, type Quantizer } from '@gq/quantizers';
 
 const POSITIONS = [32, 8, 8];
 const REPEATS = Number(process.env.BENCH_REPEATS ?? 10);
-
-async function median(fn: () => Promise<void>): Promise<number> {
-  await fn();
-  const times: number[] = [];
-  for (let r = 0; r < REPEATS; r++) {
-    const start = performance.now();
-    await fn();
-    times.push(performance.now() - start);
-  }
-  times.sort((a, b) => a - b);
-  return times[Math.floor(times.length / 2)]!;
-}
 
 function quantizers(): [string, Quantizer<object>][] {
   return [
@@ -45,13 +34,13 @@ async function run(backend: 'wasm' | 'cpu'): Promise<void> {
       continue;
     }
     const z = tf.randomNormal([...POSITIONS, q.channels], 0, 1, 'float32', 3);
-    const inference = await median(async () => {
+    const inference = await medianMs(async () => {
       const out = q.quantize(z);
       await out.indices.data();
       out.stats.dispose();
       tf.dispose([out.zq, out.indices, out.auxLoss]);
-    });
-    const training = await median(async () => {
+    }, REPEATS);
+    const training = await medianMs(async () => {
       const g = tf.grad((x: tf.Tensor) => {
         const out = q.quantize(x, { training: true });
         out.stats.dispose();
@@ -59,7 +48,7 @@ async function run(backend: 'wasm' | 'cpu'): Promise<void> {
       })(z);
       await g.data();
       g.dispose();
-    });
+    }, REPEATS);
     if (baseline === 0) baseline = inference;
     console.log(
       `${backend.padEnd(4)}  ${name.padEnd(20)} inference ${inference.toFixed(2).padStart(8)} ms (${(inference / baseline).toFixed(1)}×)   train fwd+grad ${training.toFixed(2).padStart(8)} ms (${(training / baseline).toFixed(1)}×)`,

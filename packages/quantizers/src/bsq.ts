@@ -1,6 +1,6 @@
 import * as tf from '@tensorflow/tfjs-core';
+import { constantOf, straightThrough } from '@gq/nn';
 import { binaryEntropyOfLogit, packBits, unpackBits } from './bits.js';
-import { constantOf, straightThrough } from './no-gradient.js';
 import { TensorStats } from './stats-handle.js';
 import type { Quantizer, QuantizeOptions, QuantizeResult } from './types.js';
 import { checkIndices, checkLatent, finiteNumber, isTraining, positiveInteger } from './validate.js';

@@ -1,6 +1,6 @@
 import * as tf from '@tensorflow/tfjs-core';
+import { constantOf, straightThrough } from '@gq/nn';
 import { QuantizerError } from './errors.js';
-import { constantOf, straightThrough } from './no-gradient.js';
 import { TensorStats } from './stats-handle.js';
 import type { Quantizer, QuantizeOptions, QuantizeResult } from './types.js';
 import { checkIndices, checkLatent, isTraining } from './validate.js';

@@ -1,6 +1,6 @@
 import * as tf from '@tensorflow/tfjs-core';
+import { constantOf, straightThrough } from '@gq/nn';
 import { QuantizerError } from './errors.js';
-import { constantOf, straightThrough } from './no-gradient.js';
 import { normalMass, normalPdf, normalQuantile } from './normal.js';
 import { TensorStats } from './stats-handle.js';
 import type { Quantizer, QuantizeOptions, QuantizeResult } from './types.js';

@@ -1,8 +1,7 @@
 import * as tf from '@tensorflow/tfjs-core';
 import { latentToTokens, tokensToLatent, type LatentLayout } from '@gq/codebook';
+import { constantOf, seededUniform, stopGradient, straightThrough } from '@gq/nn';
 import { QuantizerError } from './errors.js';
-import { constantOf, stopGradient, straightThrough } from './no-gradient.js';
-import { seededUniform } from './random.js';
 import { TensorStats } from './stats-handle.js';
 import type { Quantizer, QuantizeOptions, QuantizeResult } from './types.js';
 import { checkIndices, checkLatent, finiteNumber, isTraining, positiveInteger } from './validate.js';
@@ -99,7 +98,9 @@ function sumByCode(values: tf.Tensor, index: tf.Tensor, size: number): tf.Tensor
     for (let start = 0; start < rows; start += step) {
       const count = Math.min(step, rows - start);
       const next = tf.tidy(() => {
-        const oneHot = tf.oneHot(tf.slice(index, [start], [count]), size, 1, 0, 'float32');
+        // tfjs-backend-wasm 4.22's OneHot writes int32 bits into a float32 output (1 becomes
+        // 1.4e-45), so build it as int32 and cast.
+        const oneHot = tf.cast(tf.oneHot(tf.slice(index, [start], [count]), size), 'float32');
         return tf.add(total, tf.matMul(oneHot, tf.slice(values, [start, 0], [count, dim]), true, false));
       });
       total.dispose();
@@ -116,8 +117,14 @@ function sumByCode(values: tf.Tensor, index: tf.Tensor, size: number): tf.Tensor
 function lookupRows(codes: tf.Tensor, index: tf.Tensor): tf.Tensor {
   const size = codes.shape[0]!;
   const op = tf.customGrad((...args: Array<tf.Tensor | tf.GradSaveFunc>) => {
-    const table = args[0] as tf.Tensor;
-    return { value: tf.gather(table, index), gradFunc: (dy: tf.Tensor) => sumByCode(dy, index, size) };
+    const [table, save] = args as [tf.Tensor, tf.GradSaveFunc];
+    // The index must travel through save(): a gradient tape frees the forward pass's tensors
+    // (this index among them) before the backward pass runs.
+    save([index]);
+    return {
+      value: tf.gather(table, index),
+      gradFunc: (dy: tf.Tensor, saved: tf.Tensor[]) => sumByCode(dy, saved[0]!, size),
+    };
   });
   return op(codes);
 }

@@ -1,4 +1,5 @@
 import * as tf from '@tensorflow/tfjs-core';
+import { seededUniform } from '@gq/nn';
 
 /**
  * The UNet-like training step the runtime is measured on (issue 2): batch B of S×S×3 images,
@@ -29,17 +30,6 @@ export interface UnetStep {
   dispose(): void;
 }
 
-function mulberry32(seed: number): () => number {
-  let state = seed >>> 0;
-  return () => {
-    state = (state + 0x6d2b79f5) >>> 0;
-    let t = state;
-    t = Math.imul(t ^ (t >>> 15), t | 1);
-    t ^= t + Math.imul(t ^ (t >>> 7), t | 61);
-    return ((t ^ (t >>> 14)) >>> 0) / 4294967296;
-  };
-}
-
 /** He-normal weights from a seeded generator (Box–Muller), so every backend starts identically. */
 function heNormal(random: () => number, shape: number[], fanIn: number): Float32Array {
   const size = shape.reduce((a, b) => a * b, 1);
@@ -54,7 +44,7 @@ function heNormal(random: () => number, shape: number[], fanIn: number): Float32
 
 /** Smooth synthetic images in [-1, 1]: a few seeded Gaussian blobs over a colour gradient. */
 export function syntheticImages(seed: number, batch: number, size: number): Float32Array {
-  const random = mulberry32(seed ^ 0x9e3779b9);
+  const random = seededUniform(seed ^ 0x9e3779b9);
   const values = new Float32Array(batch * size * size * 3);
   for (let b = 0; b < batch; b++) {
     const blobs = Array.from({ length: 3 }, () => ({
@@ -82,7 +72,7 @@ export function syntheticImages(seed: number, batch: number, size: number): Floa
 
 export function createUnetStep(seed: number, options: UnetStepOptions = {}): UnetStep {
   const { batch = 32, size = 32, learningRate = 1e-3 } = options;
-  const random = mulberry32(seed);
+  const random = seededUniform(seed);
   const convShapes: Record<string, [number, number, number, number]> = {
     w1: [3, 3, 3, 64],
     w2: [3, 3, 64, 32],

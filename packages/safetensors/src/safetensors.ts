@@ -37,7 +37,8 @@ export interface SafetensorsFile {
 /** Input to `serializeSafetensors`: each tensor's dtype, shape and data. */
 export type TensorRecord = Readonly<Record<string, SafetensorsEntry>>;
 
-const bytesPerElement: Record<SafetensorsDtype, number> = {
+/** Bytes per element of each dtype (BOOL is one byte per value). */
+export const safetensorsDtypeBytes: Readonly<Record<SafetensorsDtype, number>> = {
   F64: 8, F32: 4, F16: 2, BF16: 2, I64: 8, I32: 4, I16: 2, I8: 1, U8: 1, BOOL: 1,
 };
 
@@ -56,7 +57,7 @@ function toBytes(source: ArrayBuffer | ArrayBufferView): Uint8Array {
 
 function typedCopy(dtype: SafetensorsDtype, bytes: Uint8Array): TypedArrayFor[SafetensorsDtype] {
   // Copy into a fresh, aligned buffer; decode little-endian explicitly so big-endian hosts agree.
-  const n = bytes.byteLength / bytesPerElement[dtype];
+  const n = bytes.byteLength / safetensorsDtypeBytes[dtype];
   const view = new DataView(bytes.buffer, bytes.byteOffset, bytes.byteLength);
   switch (dtype) {
     case 'F64': { const out = new Float64Array(n); for (let i = 0; i < n; i++) out[i] = view.getFloat64(i * 8, true); return out; }
@@ -121,7 +122,7 @@ export function parseSafetensors(source: ArrayBuffer | ArrayBufferView): Safeten
     }
     const [begin, end] = offsets as [number, number];
     const count = (shape as number[]).reduce((a, b) => a * b, 1);
-    const expected = count * bytesPerElement[dtype as SafetensorsDtype];
+    const expected = count * safetensorsDtypeBytes[dtype as SafetensorsDtype];
     if (end < begin || end - begin !== expected) {
       fail('bad-entry', `tensor '${name}' of shape [${(shape as number[]).join(',')}] ${dtype} needs ${expected} bytes, offsets give ${end - begin}`);
     }
@@ -165,7 +166,7 @@ export function serializeSafetensors(
         `serializeSafetensors: tensor '${name}' of shape [${entry.shape.join(',')}] needs ${count} elements, got ${entry.data.length}`,
       );
     }
-    const size = count * bytesPerElement[entry.dtype];
+    const size = count * safetensorsDtypeBytes[entry.dtype];
     header[name] = { dtype: entry.dtype, shape: [...entry.shape], data_offsets: [offset, offset + size] };
     offset += size;
   }
@@ -196,7 +197,7 @@ export function serializeSafetensors(
       case 'U8':
       case 'BOOL': out.set(entry.data as Uint8Array, position); break;
     }
-    position += n * bytesPerElement[entry.dtype];
+    position += n * safetensorsDtypeBytes[entry.dtype];
   }
   return out;
 }

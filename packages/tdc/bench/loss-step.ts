@@ -1,5 +1,6 @@
 import * as tf from '@tensorflow/tfjs-core';
 import { useBackend, ensureGradients } from '@gq/runtime';
+import { medianMs } from '@gq/test-utils/bench';
 import { createTdc, vanillaKl, type TdcStatsHandle } from '@gq/tdc';
 
 /*
@@ -11,18 +12,6 @@ import { createTdc, vanillaKl, type TdcStatsHandle } from '@gq/tdc';
 const SHAPE = [32, 8, 8, 16];
 const REPEATS = Number(process.env.BENCH_REPEATS ?? 20);
 
-async function median(fn: () => Promise<void>): Promise<number> {
-  await fn();
-  const times: number[] = [];
-  for (let r = 0; r < REPEATS; r++) {
-    const start = performance.now();
-    await fn();
-    times.push(performance.now() - start);
-  }
-  times.sort((a, b) => a - b);
-  return times[Math.floor(times.length / 2)]!;
-}
-
 async function run(backend: 'wasm' | 'cpu'): Promise<void> {
   await useBackend(backend);
   await ensureGradients();
@@ -31,12 +20,12 @@ async function run(backend: 'wasm' | 'cpu'): Promise<void> {
   const tdc = createTdc({ codebookSize: 256, group: 4 });
   const gradients = tf.grads((m: tf.Tensor, v: tf.Tensor) => vanillaKl(m, v));
 
-  const baseline = await median(async () => {
+  const baseline = await medianMs(async () => {
     const g = gradients([mu, logVar]);
     await g[0]!.data();
     tf.dispose(g);
-  });
-  const tdcStep = await median(async () => {
+  }, REPEATS);
+  const tdcStep = await medianMs(async () => {
     let handle: TdcStatsHandle | undefined;
     const g = tf.grads((m: tf.Tensor, v: tf.Tensor) => {
       const out = tdc.loss(m, v);
@@ -46,7 +35,7 @@ async function run(backend: 'wasm' | 'cpu'): Promise<void> {
     await g[0]!.data();
     tdc.update(await handle!.read());
     tf.dispose(g);
-  });
+  }, REPEATS);
   console.log(
     `${backend.padEnd(4)}  vanillaKl fwd+grad ${baseline.toFixed(2)} ms   tdc fwd+grad+stats+update ${tdcStep.toFixed(2)} ms   ratio ${(tdcStep / baseline).toFixed(2)}×`,
   );

@@ -1,8 +1,8 @@
 import * as tf from '@tensorflow/tfjs-core';
 import type { LatentLayout } from '@gq/codebook';
+import { constantOf } from '@gq/nn';
 import { TdcError } from './errors.js';
 import { resolveGrouping, tokenBitsFlat, type ResolvedGrouping } from './kl-bits.js';
-import { constantOf } from './no-gradient.js';
 import { assertUsableStats, summarizeBits, type TdcStats } from './stats.js';
 import { checkLatentPair, finiteNumber } from './validate.js';
 

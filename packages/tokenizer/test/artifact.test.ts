@@ -18,7 +18,7 @@ import {
   type TokenizerArtifact,
   type TokenizerManifest,
 } from '@gq/tokenizer';
-import { bitDifferences, randomImages, tinyUnet, tinyVit, unetParams, vitParams } from './helpers.js';
+import { bitDifferences, expectCode, randomImages, tinyUnet, tinyVit, unetParams, vitParams } from './helpers.js';
 
 let params: Record<string, tf.Tensor>;
 let paramsVit: Record<string, tf.Tensor>;
@@ -46,18 +46,6 @@ afterAll(() => {
   vitTokenizer.dispose();
   tf.dispose([...Object.values(params), ...Object.values(paramsVit), images]);
 });
-
-async function expectCode(run: () => unknown, code: string, text?: string): Promise<void> {
-  let caught: unknown;
-  try {
-    await run();
-  } catch (error) {
-    caught = error;
-  }
-  expect(caught, `expected TokenizerError ${code}`).toBeInstanceOf(TokenizerError);
-  expect((caught as TokenizerError).code).toBe(code);
-  if (text !== undefined) expect((caught as TokenizerError).message).toContain(text);
-}
 
 /** An independent canonical JSON (sorted keys) for the artifact-id oracle. */
 function sortedJson(value: unknown): string {

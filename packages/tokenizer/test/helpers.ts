@@ -1,5 +1,6 @@
-import * as tf from '@tensorflow/tfjs-core';
-import { seededRandom } from '@gq/test-utils';
+import type * as tf from '@tensorflow/tfjs-core';
+import { expectCodedError } from '@gq/test-utils';
+import { TokenizerError } from '@gq/tokenizer';
 import { init as initUnet, type UnetConfig } from '@gq/vae-unet';
 import { init as initVit, type VitConfig } from '@gq/vae-vit';
 import type { Codebook } from '@gq/codebook';
@@ -18,19 +19,11 @@ export function vitParams(seed = 9): Record<string, tf.Tensor> {
   return initVit(tinyVit, seed);
 }
 
-/** Uniform images in [−1, 1], float32 [B, H, W, C]. */
-export function randomImages(shape: [number, number, number, number], seed: number): tf.Tensor4D {
-  const next = seededRandom(seed);
-  const size = shape.reduce((a, b) => a * b, 1);
-  return tf.tensor4d(Float32Array.from({ length: size }, () => 2 * next() - 1), shape);
-}
+export { bitDifferences, randomImages } from '@gq/test-utils';
 
-/** Number of positions where two arrays differ bitwise. */
-export function bitDifferences(a: ArrayLike<number>, b: ArrayLike<number>): number {
-  if (a.length !== b.length) return Math.max(a.length, b.length);
-  let count = 0;
-  for (let i = 0; i < a.length; i++) if (!Object.is(a[i], b[i])) count++;
-  return count;
+/** Expect a TokenizerError with `code` and a message containing `text`. */
+export function expectCode(run: () => unknown, code: string, text?: string): Promise<void> {
+  return expectCodedError(run, TokenizerError, code, ...(text === undefined ? [] : [text]));
 }
 
 /** Channel of token g, dimension d (ALGORITHMS.md §1). */

@@ -11,7 +11,7 @@ import {
   type TokenizerManifest,
   type Tokens,
 } from '@gq/tokenizer';
-import { bitDifferences, randomImages, tinyUnet, tinyVit, unetParams, vitParams } from './helpers.js';
+import { bitDifferences, expectCode, randomImages, tinyUnet, tinyVit, unetParams, vitParams } from './helpers.js';
 
 let params: Record<string, tf.Tensor>;
 let tokenizer: Tokenizer;
@@ -28,18 +28,6 @@ afterAll(() => {
   tokenizer.dispose();
   tf.dispose(Object.values(params));
 });
-
-async function expectCode(run: () => unknown, code: string, text?: string): Promise<void> {
-  let caught: unknown;
-  try {
-    await run();
-  } catch (error) {
-    caught = error;
-  }
-  expect(caught, `expected TokenizerError ${code}`).toBeInstanceOf(TokenizerError);
-  expect((caught as TokenizerError).code).toBe(code);
-  if (text !== undefined) expect((caught as TokenizerError).message).toContain(text);
-}
 
 /** The same tokenizer description with K = 2^bits and m = 1 (G = 4), all derived fields consistent. */
 function manifestWithBits(bits: number): TokenizerManifest {

@@ -5,7 +5,7 @@ import { createCodebook, codebookFromValues, gqQuantize } from '@gq/codebook';
 import { decode as decodeUnet, encode as encodeUnet } from '@gq/vae-unet';
 import { decode as decodeVit } from '@gq/vae-vit';
 import { Tokenizer, TokenizerError, toArtifact } from '@gq/tokenizer';
-import { bitDifferences, channelOf, oracleSelect, randomImages, tinyUnet, tinyVit, unetParams, vitParams } from './helpers.js';
+import { bitDifferences, channelOf, expectCode, oracleSelect, randomImages, tinyUnet, tinyVit, unetParams, vitParams } from './helpers.js';
 
 let params: Record<string, tf.Tensor>;
 let paramsVit: Record<string, tf.Tensor>;
@@ -20,19 +20,6 @@ afterAll(() => {
   tf.dispose(Object.values(params));
   tf.dispose(Object.values(paramsVit));
 });
-
-/** Expect a TokenizerError with `code` and a message containing `text`. */
-async function expectCode(run: () => unknown, code: string, text?: string): Promise<void> {
-  let caught: unknown;
-  try {
-    await run();
-  } catch (error) {
-    caught = error;
-  }
-  expect(caught, `expected TokenizerError ${code}`).toBeInstanceOf(TokenizerError);
-  expect((caught as TokenizerError).code).toBe(code);
-  if (text !== undefined) expect((caught as TokenizerError).message).toContain(text);
-}
 
 describe('Tokenizer.create + encode', () => {
   it('reports the rate of the configuration: G = C/m, log2 K bits, bpp = G·log2 K / f²', () => {

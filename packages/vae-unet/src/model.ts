@@ -1,6 +1,5 @@
 import * as tf from '@tensorflow/tfjs-core';
 import {
-  NnError,
   checkParams,
   conv2d,
   attention,
@@ -8,10 +7,11 @@ import {
   groupNorm,
   initParams,
   silu,
+  splitMoments,
   upsampleNearest2x,
   type Conv2dPadding,
-  type ParamSpec,
   type ParamTree,
+  type SplitMomentsOptions,
 } from '@gq/nn';
 import { downsamplingFactor, validateUnetConfig, type UnetConfig } from './config.js';
 import { VaeUnetError } from './errors.js';
@@ -20,13 +20,8 @@ import { decoderPlan, decoderSpecs, encoderPlan, encoderSpecs, unetSpecs } from 
 /** GroupNorm epsilon of the reference (`Normalize`). */
 const groupNormEps = 1e-6;
 
-/** log σ² is clamped to this range before any use (ALGORITHMS §1) so exp() stays finite in float32. */
-export const logVarRange = [-30, 20] as const;
-
-export interface EncodeOptions {
-  /** Clamp log σ² to [−30, 20] (default true). `false` returns the encoder's raw values. */
-  readonly clampLogVar?: boolean;
-}
+/** Options of `encode`: `clampLogVar` (default true) clamps log σ² to `logVarRange`, [−30, 20]. */
+export type EncodeOptions = SplitMomentsOptions;
 
 export interface Moments {
   /** [B, h, w, C] posterior mean. */
@@ -72,15 +67,6 @@ function fail(code: string, message: string): never {
   throw new VaeUnetError(code, message);
 }
 
-function checkTree(fn: string, params: ParamTree, specs: readonly ParamSpec[]): void {
-  try {
-    checkParams(fn, params, specs);
-  } catch (error) {
-    if (error instanceof NnError) fail('bad-params', error.message);
-    throw error;
-  }
-}
-
 /**
  * Fresh parameters with PyTorch's default init (conv weights and biases U(±1/√fan_in), norms 1/0),
  * drawn from one seeded stream: the same (config, seed) gives bit-identical weights. Returns
@@ -106,7 +92,7 @@ export function encodeMoments(config: UnetConfig, params: ParamTree, x: tf.Tenso
   if (x.shape[1] % f !== 0 || x.shape[2] % f !== 0 || x.shape[1] === 0 || x.shape[2] === 0) {
     fail('bad-input', `encode: x height and width must be positive multiples of the downsampling factor ${f}, got [${x.shape.join(',')}]`);
   }
-  checkTree('encode', params, encoderSpecs(config));
+  checkParams('encode', params, encoderSpecs(config), VaeUnetError);
   const get = getter(params);
   const groups = config.numGroups;
   return tf.tidy(() => {
@@ -134,16 +120,11 @@ export function encodeMoments(config: UnetConfig, params: ParamTree, x: tf.Tenso
  */
 export function encode(config: UnetConfig, params: ParamTree, x: tf.Tensor4D, options: EncodeOptions = {}): Moments {
   const moments = encodeMoments(config, params, x);
-  const c = config.zChannels;
-  const [b, h, w] = moments.shape;
-  const out = tf.tidy(() => {
-    const mu = tf.slice(moments, [0, 0, 0, 0], [b, h, w, c]) as tf.Tensor4D;
-    const raw = tf.slice(moments, [0, 0, 0, c], [b, h, w, c]) as tf.Tensor4D;
-    const logVar = options.clampLogVar === false ? raw : (tf.clipByValue(raw, logVarRange[0], logVarRange[1]) as tf.Tensor4D);
-    return { mu, logVar };
-  });
-  moments.dispose();
-  return out;
+  try {
+    return splitMoments(moments, config.zChannels, options);
+  } finally {
+    moments.dispose();
+  }
 }
 
 /**
@@ -156,7 +137,7 @@ export function decode(config: UnetConfig, params: ParamTree, z: tf.Tensor4D): t
   if (z.rank !== 4 || z.dtype !== 'float32' || z.shape[3] !== config.zChannels || z.shape[1] === 0 || z.shape[2] === 0) {
     fail('bad-input', `decode: z must be float32 [B,h,w,${config.zChannels}] with h, w > 0, got ${z.dtype} [${z.shape.join(',')}]`);
   }
-  checkTree('decode', params, decoderSpecs(config));
+  checkParams('decode', params, decoderSpecs(config), VaeUnetError);
   const get = getter(params);
   const groups = config.numGroups;
   return tf.tidy(() => {

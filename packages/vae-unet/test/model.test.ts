@@ -1,6 +1,17 @@
 import { beforeAll, describe, expect, it } from 'vitest';
 import * as tf from '@tensorflow/tfjs-core';
-import { readFixtureBytes, readFixtureJson, seededNormal, seededRandom, setupBackend, tensorGrowth } from '@gq/test-utils';
+import {
+  bitDifferences,
+  expectCodedError,
+  gradientProblems,
+  linearReadout,
+  randomImages,
+  randomNormalTensor,
+  readFixtureBytes,
+  readFixtureJson,
+  setupBackend,
+  tensorGrowth,
+} from '@gq/test-utils';
 import { parseSafetensors } from '@gq/safetensors';
 import {
   VaeUnetError,
@@ -24,37 +35,8 @@ const fixtureConfig = (): UnetConfig =>
 /** Every block type of the reference (nin_shortcut, attention, down/upsampling, mid) at a size the cpu backend differentiates quickly. */
 const smallConfig: UnetConfig = { resolution: 8, inChannels: 3, outChannels: 3, ch: 8, chMult: [1, 2], numResBlocks: 1, attnResolutions: [4], zChannels: 2, numGroups: 4 };
 
-/** Number of positions where two typed arrays differ bitwise (vitest's deep equality is slow on large arrays). */
-function bitDifferences(a: ArrayLike<number>, b: ArrayLike<number>): number {
-  if (a.length !== b.length) return Math.max(a.length, b.length);
-  let count = 0;
-  for (let i = 0; i < a.length; i++) if (!Object.is(a[i], b[i])) count++;
-  return count;
-}
-
-function randomTensor(shape: number[], seed: number): tf.Tensor {
-  const next = seededNormal(seed);
-  const size = shape.reduce((a, b) => a * b, 1);
-  return tf.tensor(Float32Array.from({ length: size }, () => next()), shape);
-}
-
-function randomImage(shape: [number, number, number, number], seed: number): tf.Tensor4D {
-  const next = seededRandom(seed);
-  const size = shape.reduce((a, b) => a * b, 1);
-  return tf.tensor4d(Float32Array.from({ length: size }, () => 2 * next() - 1), shape);
-}
-
-function expectError(fn: () => unknown, code: string, ...fragments: string[]): void {
-  let caught: unknown;
-  try {
-    fn();
-  } catch (error) {
-    caught = error;
-  }
-  expect(caught).toBeInstanceOf(VaeUnetError);
-  expect((caught as VaeUnetError).code).toBe(code);
-  for (const fragment of fragments) expect((caught as Error).message).toContain(fragment);
-}
+const expectError = (run: () => unknown, code: string, ...fragments: string[]): Promise<void> =>
+  expectCodedError(run, VaeUnetError, code, ...fragments);
 
 describe('@gq/vae-unet model', () => {
   beforeAll(async () => {
@@ -99,29 +81,17 @@ describe('@gq/vae-unet model', () => {
   it('gradients reach every parameter, finite and not all zero, without leaking tensors', async () => {
     const config = smallConfig;
     const params = init(config, 11);
-    const names = Object.keys(params);
-    const x = randomImage([2, 8, 8, 3], 1);
-    const z = randomTensor([2, 4, 4, 2], 2) as tf.Tensor4D;
-    const r = [randomTensor([2, 4, 4, 2], 3), randomTensor([2, 4, 4, 2], 4), randomTensor([2, 8, 8, 3], 5)];
+    const x = randomImages([2, 8, 8, 3], 1);
+    const z = randomNormalTensor([2, 4, 4, 2], 2) as tf.Tensor4D;
     // A random linear read-out of μ, log σ² and x̂, so no parameter's gradient cancels by symmetry.
-    const loss = (...tensors: tf.Tensor[]): tf.Scalar => {
-      const tree = Object.fromEntries(names.map((name, i) => [name, tensors[i]!]));
+    const readout = linearReadout([[2, 4, 4, 2], [2, 4, 4, 2], [2, 8, 8, 3]], 3);
+    const loss = (tree: Record<string, tf.Tensor>): tf.Scalar => {
       const { mu, logVar } = encode(config, tree, x);
-      const out = decode(config, tree, z);
-      return tf.addN([tf.sum(tf.mul(mu, r[0]!)), tf.sum(tf.mul(logVar, r[1]!)), tf.sum(tf.mul(out, r[2]!))]) as tf.Scalar;
+      return readout.loss([mu, logVar, decode(config, tree, z)]);
     };
-    const step = async (): Promise<string[]> => {
-      const grads = tf.grads(loss)(names.map((n) => params[n]!));
-      const bad: string[] = [];
-      for (let i = 0; i < names.length; i++) {
-        const g = (await grads[i]!.data()) as Float32Array;
-        if (!g.every(Number.isFinite) || g.every((v) => v === 0)) bad.push(names[i]!);
-      }
-      tf.dispose(grads);
-      return bad;
-    };
+    const step = (): Promise<string[]> => gradientProblems(loss, params);
     expect(await step()).toEqual([]);
-    expect(names.length).toBe(unetSpecs(config).length);
+    expect(Object.keys(params).length).toBe(unetSpecs(config).length);
     expect(await tensorGrowth(step)).toBe(0);
     expect(
       await tensorGrowth(() => {
@@ -129,7 +99,8 @@ describe('@gq/vae-unet model', () => {
         tf.dispose([mu, logVar, decode(config, params, z), encodeMoments(config, params, x)]);
       }),
     ).toBe(0);
-    tf.dispose([x, z, ...r, ...Object.values(params)]);
+    readout.dispose();
+    tf.dispose([x, z, ...Object.values(params)]);
   });
 
   it('clamps log σ² to [−30, 20] by default and returns the raw values on request', async () => {
@@ -138,7 +109,7 @@ describe('@gq/vae-unet model', () => {
     // Push the log-variance channels' bias far above 20.
     const bias = params['encoder.conv_out.bias']!;
     const shifted = { ...params, 'encoder.conv_out.bias': tf.add(bias, tf.tensor1d([0, 0, 0, 0, 60, 60, 60, 60])) };
-    const x = randomImage([1, 8, 8, 3], 9);
+    const x = randomImages([1, 8, 8, 3], 9);
     const clamped = encode(config, shifted, x);
     const raw = encode(config, shifted, x, { clampLogVar: false });
     const clampedData = (await clamped.logVar.data()) as Float32Array;
@@ -149,29 +120,29 @@ describe('@gq/vae-unet model', () => {
     tf.dispose([x, clamped.mu, clamped.logVar, raw.mu, raw.logVar, shifted['encoder.conv_out.bias']!, ...Object.values(params)]);
   });
 
-  it('rejects wrong channels, sizes not divisible by the downsampling factor and bad configs with typed errors', () => {
+  it('rejects wrong channels, sizes not divisible by the downsampling factor and bad configs with typed errors', async () => {
     const config = fixtureConfig();
     const params = init(config, 1);
     const wrongChannels = tf.zeros([1, 16, 16, 4]) as tf.Tensor4D;
     const oddSize = tf.zeros([1, 15, 16, 3]) as tf.Tensor4D;
     const badLatent = tf.zeros([1, 8, 8, 3]) as tf.Tensor4D;
-    expectError(() => encode(config, params, wrongChannels), 'bad-input', 'encode', '[B,H,W,3]', '[1,16,16,4]');
-    expectError(() => encode(config, params, oddSize), 'bad-input', 'downsampling factor 2', '[1,15,16,3]');
-    expectError(() => decode(config, params, badLatent), 'bad-input', 'decode', '[1,8,8,3]');
-    expectError(() => init({ ...config, ch: 48 }, 1), 'bad-config', 'numGroups=32');
+    await expectError(() => encode(config, params, wrongChannels), 'bad-input', 'encode', '[B,H,W,3]', '[1,16,16,4]');
+    await expectError(() => encode(config, params, oddSize), 'bad-input', 'downsampling factor 2', '[1,15,16,3]');
+    await expectError(() => decode(config, params, badLatent), 'bad-input', 'decode', '[1,8,8,3]');
+    await expectError(() => init({ ...config, ch: 48 }, 1), 'bad-config', 'numGroups=32');
     const missing = { ...params };
     delete missing['encoder.conv_in.weight'];
-    expectError(() => encode(config, missing, tf.zeros([1, 16, 16, 3]) as tf.Tensor4D), 'bad-params', 'encoder.conv_in.weight missing');
+    await expectError(() => encode(config, missing, tf.zeros([1, 16, 16, 3]) as tf.Tensor4D), 'bad-params', 'encoder.conv_in.weight missing');
     tf.dispose([wrongChannels, oddSize, badLatent, ...Object.values(params)]);
   });
 
-  it('importWeights lists missing, unexpected and mis-shaped keys', () => {
+  it('importWeights lists missing, unexpected and mis-shaped keys', async () => {
     const config = fixtureConfig();
     const weights = new Map(parseSafetensors(readFixtureBytes('unet-tiny', 'model.safetensors')).tensors);
     weights.delete('decoder.conv_out.bias');
     weights.set('encoder.extra.weight', { dtype: 'F32', shape: [1], data: new Float32Array(1) });
     weights.set('encoder.conv_in.bias', { dtype: 'F32', shape: [16], data: new Float32Array(16) });
-    expectError(
+    await expectError(
       () => importWeights(config, weights),
       'bad-weights',
       'importWeights',

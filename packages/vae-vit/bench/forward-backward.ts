@@ -1,88 +1,27 @@
 /*
  * Forward and forward+backward time per batch of 32 for the CPU presets, plus parameter counts of
  * every preset. Backend: wasm (single thread in Node) unless GQ_BACKEND says otherwise. Each model
- * time is also given as a multiple of one matMul [32·64, 128] × [128, 512] (one ViT MLP layer at batch 32) measured in
- * the same run, so numbers from a loaded machine can still be compared.
+ * time is also given as a multiple of one matMul [32·64, 128] × [128, 512] (one ViT MLP layer at
+ * batch 32) measured in the same run, so numbers from a loaded machine can still be compared.
  */
 import * as tf from '@tensorflow/tfjs-core';
-import * as runtime from '@gq/runtime';
-import { decode, encode, init, parameterCount, vitPresets, type VitConfig } from '@gq/vae-vit';
+import { runVaeBench } from '@gq/test-utils/bench';
+import { decode, encode, init, parameterCount, vitPresets } from '@gq/vae-vit';
 
-const backend = (process.env.GQ_BACKEND ?? 'wasm') as runtime.BackendName;
-const batch = 32;
-const reps = Number(process.env.GQ_BENCH_REPS ?? 2);
-
-async function time(fn: () => tf.Tensor | tf.Tensor[], repeats = reps): Promise<number> {
-  tf.dispose(fn());
-  let total = 0;
-  for (let r = 0; r < repeats; r++) {
-    const start = performance.now();
-    const out = fn();
-    const list = Array.isArray(out) ? out : [out];
-    for (const t of list) await t.data();
-    total += performance.now() - start;
-    tf.dispose(list);
-  }
-  return total / repeats;
-}
-
-await runtime.useBackend(backend);
-await runtime.ensureGradients();
-const register = (runtime as unknown as { registerTrainingKernels?: () => unknown }).registerTrainingKernels;
-if (backend === 'wasm') {
-  if (typeof register === 'function') {
-    try {
-      register();
-      console.log('registerTrainingKernels: registered');
-    } catch (error) {
-      console.log(`registerTrainingKernels failed: ${(error as Error).message}`);
-    }
-  } else {
-    console.log('registerTrainingKernels: not exported by @gq/runtime; backward on wasm will likely fail');
-  }
-}
-console.log(`backend ${tf.getBackend()}, batch ${batch}, mean of ${reps} timed runs after one warm-up (shared machine: expect ±30 %)\n`);
-
-console.log('| preset | encoder params | decoder params | total |');
-console.log('|---|---:|---:|---:|');
-for (const [name, preset] of Object.entries(vitPresets)) {
-  const count = parameterCount(preset);
-  console.log(`| ${name} | ${count.encoder.toLocaleString('en')} | ${count.decoder.toLocaleString('en')} | ${count.total.toLocaleString('en')} |`);
-}
-
-const a = tf.randomUniform([batch * 64, 128], -1, 1, 'float32', 1) as tf.Tensor2D;
-const b = tf.randomNormal([128, 512], 0, 0.1, 'float32', 2) as tf.Tensor2D;
-const baseline = await time(() => tf.matMul(a, b), 5);
-tf.dispose([a, b]);
-console.log(`\nbaseline: matMul [2048, 128] × [128, 512]: ${baseline.toFixed(1)} ms\n`);
-
-console.log('| preset | image | forward (encode + decode) ms | × baseline | forward+backward ms | × baseline | backward/forward |');
-console.log('|---|---|---:|---:|---:|---:|---:|');
-for (const name of ['cpu32', 'cpu64'] as const) {
-  const config: VitConfig = vitPresets[name];
-  const side = config.imageSize;
-  const params = init(config, 1);
-  const names = Object.keys(params);
-  const x = tf.randomUniform([batch, side, side, 3], -1, 1, 'float32', 3) as tf.Tensor4D;
-  const forward = (tree: Record<string, tf.Tensor>): tf.Scalar => {
-    const { mu, logVar } = encode(config, tree, x);
-    const reconstruction = decode(config, tree, mu);
-    return tf.add(tf.mean(tf.squaredDifference(reconstruction, x)), tf.mul(1e-3, tf.mean(tf.square(logVar)))) as tf.Scalar;
-  };
-  const fwd = await time(() => tf.tidy(() => forward(params)));
-  let both = 'failed';
-  let ratio = '–';
-  let bothRatio = '–';
-  try {
-    const ms = await time(() =>
-      tf.grads((...tensors: tf.Tensor[]) => forward(Object.fromEntries(names.map((n, i) => [n, tensors[i]!]))))(names.map((n) => params[n]!)),
-    );
-    both = ms.toFixed(0);
-    bothRatio = (ms / baseline).toFixed(1);
-    ratio = ((ms - fwd) / fwd).toFixed(2);
-  } catch (error) {
-    both = `failed: ${(error as Error).message.split('\n')[0]}`;
-  }
-  console.log(`| ${name} | ${side}² | ${fwd.toFixed(0)} | ${(fwd / baseline).toFixed(1)} | ${both} | ${bothRatio} | ${ratio} |`);
-  tf.dispose([x, ...Object.values(params)]);
-}
+await runVaeBench({
+  presets: vitPresets,
+  timed: ['cpu32', 'cpu64'],
+  side: (config) => config.imageSize,
+  parameterCount,
+  init,
+  encode: (config, params, x) => encode(config, params, x),
+  decode,
+  baseline: {
+    label: 'matMul [2048, 128] × [128, 512]',
+    make(batch) {
+      const a = tf.randomUniform([batch * 64, 128], -1, 1, 'float32', 1) as tf.Tensor2D;
+      const b = tf.randomNormal([128, 512], 0, 0.1, 'float32', 2) as tf.Tensor2D;
+      return { run: () => tf.matMul(a, b), dispose: () => tf.dispose([a, b]) };
+    },
+  },
+});

@@ -1,5 +1,16 @@
 import * as tf from '@tensorflow/tfjs-core';
-import { NnError, attention, checkParams, countParameters, gelu, initParams, layerNorm, linear, type ParamSpec, type ParamTree } from '@gq/nn';
+import {
+  attention,
+  checkParams,
+  countParameters,
+  gelu,
+  initParams,
+  layerNorm,
+  linear,
+  splitMoments,
+  type ParamTree,
+  type SplitMomentsOptions,
+} from '@gq/nn';
 import { tokenCount, validateVitConfig, type VitConfig } from './config.js';
 import { VaeVitError } from './errors.js';
 import { decoderSpecs, encoderSpecs, vitSpecs } from './specs.js';
@@ -7,13 +18,8 @@ import { decoderSpecs, encoderSpecs, vitSpecs } from './specs.js';
 /** LayerNorm epsilon of torch.nn.LayerNorm's default, as the reference uses. */
 const layerNormEps = 1e-5;
 
-/** log σ² is clamped to this range before any use (ALGORITHMS §1) so exp() stays finite in float32. */
-export const logVarRange = [-30, 20] as const;
-
-export interface EncodeOptions {
-  /** Clamp log σ² to [−30, 20] (default true). `false` returns the encoder's raw values. */
-  readonly clampLogVar?: boolean;
-}
+/** Options of `encode`: `clampLogVar` (default true) clamps log σ² to `logVarRange`, [−30, 20]. */
+export type EncodeOptions = SplitMomentsOptions;
 
 export interface Moments {
   /** [B, L, C] posterior mean per token. */
@@ -26,15 +32,6 @@ type Get = (name: string) => tf.Tensor;
 
 function fail(code: string, message: string): never {
   throw new VaeVitError(code, message);
-}
-
-function checkTree(fn: string, params: ParamTree, specs: readonly ParamSpec[]): void {
-  try {
-    checkParams(fn, params, specs);
-  } catch (error) {
-    if (error instanceof NnError) fail('bad-params', error.message);
-    throw error;
-  }
 }
 
 function dense(get: Get, name: string, x: tf.Tensor, bias = true): tf.Tensor {
@@ -105,7 +102,7 @@ export function encodeMoments(config: VitConfig, params: ParamTree, x: tf.Tensor
     const why = x.shape[1] % config.patchSize !== 0 || x.shape[2] % config.patchSize !== 0 ? `divisible by patch ${config.patchSize} and ` : '';
     fail('bad-input', `encode: x height and width must be ${why}equal to imageSize=${s} (the positional embedding fixes the token grid), got [${x.shape.join(',')}]`);
   }
-  checkTree('encode', params, encoderSpecs(config));
+  checkParams('encode', params, encoderSpecs(config), VaeVitError);
   const get: Get = (name) => params[name]!;
   return tf.tidy(() => {
     let h = dense(get, 'encoder.conv1', patchify(x, config.patchSize), false) as tf.Tensor3D;
@@ -122,16 +119,11 @@ export function encodeMoments(config: VitConfig, params: ParamTree, x: tf.Tensor
  */
 export function encode(config: VitConfig, params: ParamTree, x: tf.Tensor4D, options: EncodeOptions = {}): Moments {
   const moments = encodeMoments(config, params, x);
-  const c = config.zChannels;
-  const [b, l] = moments.shape;
-  const out = tf.tidy(() => {
-    const mu = tf.slice(moments, [0, 0, 0], [b, l, c]) as tf.Tensor3D;
-    const raw = tf.slice(moments, [0, 0, c], [b, l, c]) as tf.Tensor3D;
-    const logVar = options.clampLogVar === false ? raw : (tf.clipByValue(raw, logVarRange[0], logVarRange[1]) as tf.Tensor3D);
-    return { mu, logVar };
-  });
-  moments.dispose();
-  return out;
+  try {
+    return splitMoments(moments, config.zChannels, options);
+  } finally {
+    moments.dispose();
+  }
 }
 
 /**
@@ -145,7 +137,7 @@ export function decode(config: VitConfig, params: ParamTree, z: tf.Tensor3D): tf
   if (z.rank !== 3 || z.dtype !== 'float32' || z.shape[1] !== l || z.shape[2] !== config.zChannels) {
     fail('bad-input', `decode: z must be float32 [B,${l},${config.zChannels}], got ${z.dtype} [${z.shape.join(',')}]`);
   }
-  checkTree('decode', params, decoderSpecs(config));
+  checkParams('decode', params, decoderSpecs(config), VaeVitError);
   const get: Get = (name) => params[name]!;
   return tf.tidy(() => {
     let h = tf.add(dense(get, 'decoder.post_quant_embed', z), get('decoder.positional_embedding')) as tf.Tensor3D;

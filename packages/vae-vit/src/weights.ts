@@ -1,69 +1,17 @@
-import type * as tf from '@tensorflow/tfjs-core';
-import { readTorchCheckpoint, type ReadTorchCheckpointOptions } from '@gq/checkpoint';
-import { formatWeightReport, isCleanReport, matchWeights, paramsToWeights, weightsToParams, type ParamTree, type WeightEntry } from '@gq/nn';
-import { parseSafetensors, serializeSafetensors } from '@gq/safetensors';
+import { modelWeights } from '@gq/nn';
 import { validateVitConfig, type VitConfig } from './config.js';
 import { VaeVitError } from './errors.js';
 import { vitSpecs } from './specs.js';
 
-/** Safetensors bytes, or weights already read (e.g. a checkpoint's state_dict), keyed as the reference's state_dict. */
-export type WeightSource = Uint8Array | ArrayBuffer | ReadonlyMap<string, WeightEntry>;
-
-export interface ImportOptions {
-  /** Keys to skip instead of reporting them as unexpected (e.g. a Lightning checkpoint's `loss.*`). */
-  readonly ignore?: (name: string) => boolean;
-}
-
-export interface CheckpointImportOptions extends ImportOptions {
-  /** Passed to @gq/checkpoint's readTorchCheckpoint (state-dict key, keys to skip, CRC check). */
-  readonly checkpoint?: ReadTorchCheckpointOptions;
-}
-
-export interface ExportOptions {
-  /** Extra safetensors `__metadata__` strings (`format: 'pt'` is always set). */
-  readonly metadata?: Readonly<Record<string, string>>;
-}
+export type { CheckpointImportOptions, ExportOptions, ImportOptions, WeightSource } from '@gq/nn';
 
 /**
- * Serialise a parameter tree to safetensors with the reference's key names, order and PyTorch
- * layouts (OIHW conv weights, [out, in] linear weights), float32.
+ * Weight import/export with the reference's state_dict names and PyTorch layouts: safetensors
+ * bytes (`exportWeights`, `importWeights`) and Lightning `.ckpt` files (`importCheckpoint`).
+ * Failures throw VaeVitError ('bad-params', 'bad-weights', 'bad-config'); see @gq/nn's ModelWeights.
  */
-export async function exportWeights(config: VitConfig, params: ParamTree, options: ExportOptions = {}): Promise<Uint8Array> {
-  validateVitConfig(config, 'exportWeights');
-  let weights;
-  try {
-    weights = await paramsToWeights(params, vitSpecs(config));
-  } catch (error) {
-    throw new VaeVitError('bad-params', `exportWeights: ${(error as Error).message}`);
-  }
-  return serializeSafetensors(weights, { ...options.metadata, format: 'pt' });
-}
-
-/**
- * Build a parameter tree from safetensors bytes or a map of weights with the reference's key
- * names and layouts. F32, F64, F16 and BF16 weights are converted to float32.
- * @throws VaeVitError('bad-weights') listing every missing, unexpected or mis-shaped key;
- *   SafetensorsError for malformed bytes.
- */
-export function importWeights(config: VitConfig, source: WeightSource, options: ImportOptions = {}): Record<string, tf.Tensor> {
-  validateVitConfig(config, 'importWeights');
-  const weights = source instanceof Map ? (source as ReadonlyMap<string, WeightEntry>) : parseSafetensors(source as Uint8Array | ArrayBuffer).tensors;
-  const specs = vitSpecs(config);
-  const report = matchWeights(weights, specs, options.ignore);
-  if (!isCleanReport(report)) {
-    throw new VaeVitError('bad-weights', `importWeights: weights must match the config's state_dict, got ${formatWeightReport(report)}`);
-  }
-  return weightsToParams(weights, specs, options.ignore);
-}
-
-/**
- * Load a PyTorch Lightning `.ckpt` (zip + pickle of a `state_dict`, read without executing
- * anything by @gq/checkpoint). Keys outside `encoder.` / `decoder.` (loss, discriminator,
- * regulariser state) are ignored unless `options.ignore` says otherwise.
- * @throws CheckpointError for malformed or disallowed files; VaeVitError('bad-weights') as importWeights.
- */
-export function importCheckpoint(config: VitConfig, bytes: Uint8Array | ArrayBuffer, options: CheckpointImportOptions = {}): Record<string, tf.Tensor> {
-  const { tensors } = readTorchCheckpoint(bytes, options.checkpoint ?? {});
-  const ignore = options.ignore ?? ((name: string) => !name.startsWith('encoder.') && !name.startsWith('decoder.'));
-  return importWeights(config, tensors, { ignore });
-}
+export const { exportWeights, importWeights, importCheckpoint } = modelWeights<VitConfig>({
+  validate: validateVitConfig,
+  specs: vitSpecs,
+  errorClass: VaeVitError,
+});

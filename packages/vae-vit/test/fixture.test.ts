@@ -1,8 +1,16 @@
 import { beforeAll, describe, expect, it } from 'vitest';
 import * as tf from '@tensorflow/tfjs-core';
-import { maxAbsDiff, readFixtureBytes, readFixtureJson, readFixtureTensors, setupBackend } from '@gq/test-utils';
+import {
+  maxAbsDiff,
+  nchwData,
+  nhwcFromNchw,
+  readFixtureBytes,
+  readVaeFixture,
+  safetensorsDifferences,
+  setupBackend,
+  treeDifferences,
+} from '@gq/test-utils';
 import { CheckpointError } from '@gq/checkpoint';
-import { parseSafetensors } from '@gq/safetensors';
 import {
   decode,
   encode,
@@ -23,58 +31,27 @@ import {
  */
 const tolerance = 1e-4;
 
-interface FixtureConfig {
-  decoder: { params: Record<string, unknown> };
-  n_params_encoder: number;
-  n_params_decoder: number;
-}
-
-function bitDifferences(a: ArrayLike<number>, b: ArrayLike<number>): number {
-  if (a.length !== b.length) return Math.max(a.length, b.length);
-  let count = 0;
-  for (let i = 0; i < a.length; i++) if (!Object.is(a[i], b[i])) count++;
-  return count;
-}
-
-function nhwc(data: ArrayLike<number>, shape: readonly number[]): tf.Tensor4D {
-  return tf.tidy(() => tf.transpose(tf.tensor4d(Float32Array.from(data), shape as [number, number, number, number]), [0, 2, 3, 1]));
-}
-
-async function asNchw(t: tf.Tensor4D): Promise<Float32Array> {
-  const transposed = tf.transpose(t, [0, 3, 1, 2]);
-  const data = (await transposed.data()) as Float32Array;
-  transposed.dispose();
-  return data;
-}
-
 describe('vit-tiny fixture', () => {
   let config: VitConfig;
-  let fixture: FixtureConfig;
   let params: Record<string, tf.Tensor>;
-  const io = readFixtureTensors('vit-tiny', 'io.safetensors');
-  const modelBytes = readFixtureBytes('vit-tiny', 'model.safetensors');
+  const fixture = readVaeFixture('vit-tiny');
+  const { io, modelBytes } = fixture;
 
   beforeAll(async () => {
     await setupBackend('cpu');
-    fixture = readFixtureJson<FixtureConfig>('vit-tiny', 'config.json');
     // The decoder's dict carries dim_ffn_output (256 here); the encoder ignores it.
-    config = vitConfigFromReference(fixture.decoder.params);
+    config = vitConfigFromReference(fixture.decoderParams);
     params = importWeights(config, modelBytes);
   });
 
   it('has the reference parameter counts and state_dict keys, shapes and order', () => {
-    expect(parameterCount(config)).toEqual({
-      encoder: fixture.n_params_encoder,
-      decoder: fixture.n_params_decoder,
-      total: fixture.n_params_encoder + fixture.n_params_decoder,
-    });
-    const keys = readFixtureJson<{ keys: [string, number[]][] }>('vit-tiny', 'keys.json').keys;
-    expect(vitSpecs(config).map((s) => [s.name, [...s.torchShape]])).toEqual(keys);
+    expect(parameterCount(config)).toEqual(fixture.parameterCount);
+    expect(vitSpecs(config).map((s) => [s.name, [...s.torchShape]])).toEqual(fixture.keys);
   });
 
   it('reproduces the encoder moments within 1e-4 of the float64 reference', async () => {
     const x = io.get('x')!;
-    const input = nhwc(x.data as Float32Array, x.shape);
+    const input = nhwcFromNchw(x.data as Float32Array, x.shape);
     const moments = encodeMoments(config, params, input);
     expect(moments.shape).toEqual([2, 64, 8]);
     const expected = io.get('moments_f64')!.data as Float64Array;
@@ -98,32 +75,21 @@ describe('vit-tiny fixture', () => {
     const latent = tf.tensor3d(z.data as Float32Array, z.shape as [number, number, number]);
     const out = decode(config, params, latent);
     expect(out.shape).toEqual([2, 32, 32, 3]);
-    const got = await asNchw(out);
+    const got = await nchwData(out);
     expect(maxAbsDiff(got, io.get('dec_f64')!.data as Float64Array)).toBeLessThan(tolerance);
     tf.dispose([latent, out]);
   });
 
   it('exports the imported weights bit-exactly, in state_dict order', async () => {
     const bytes = await exportWeights(config, params);
-    const original = parseSafetensors(modelBytes).tensors;
-    const exported = parseSafetensors(bytes).tensors;
-    const keys = readFixtureJson<{ keys: [string, number[]][] }>('vit-tiny', 'keys.json').keys.map(([name]) => name);
-    expect([...exported.keys()]).toEqual(keys);
-    expect(exported.size).toBe(original.size);
-    for (const [name, entry] of original) {
-      const round = exported.get(name)!;
-      expect(round.shape).toEqual(entry.shape);
-      expect(bitDifferences(new Uint32Array((round.data as Float32Array).buffer), new Uint32Array((entry.data as Float32Array).buffer)), name).toBe(0);
-    }
+    expect(safetensorsDifferences(bytes, modelBytes)).toEqual({ keys: fixture.keys.map(([name]) => name), mismatched: [] });
   });
 
   it('loads the Lightning-style model.ckpt to the same weights as model.safetensors', async () => {
     const fromCheckpoint = importCheckpoint(config, readFixtureBytes('vit-tiny', 'model.ckpt'));
-    for (const name of Object.keys(params)) {
-      expect(bitDifferences((await fromCheckpoint[name]!.data()) as Float32Array, (await params[name]!.data()) as Float32Array), name).toBe(0);
-    }
+    expect(await treeDifferences(fromCheckpoint, params)).toEqual([]);
     const x = io.get('x')!;
-    const input = nhwc(x.data as Float32Array, x.shape);
+    const input = nhwcFromNchw(x.data as Float32Array, x.shape);
     const moments = encodeMoments(config, fromCheckpoint, input);
     expect(maxAbsDiff((await moments.data()) as Float32Array, io.get('moments_f64')!.data as Float64Array)).toBeLessThan(tolerance);
     tf.dispose([input, moments, ...Object.values(fromCheckpoint)]);

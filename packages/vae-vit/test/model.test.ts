@@ -1,6 +1,16 @@
 import { beforeAll, describe, expect, it } from 'vitest';
 import * as tf from '@tensorflow/tfjs-core';
-import { readFixtureBytes, seededNormal, seededRandom, setupBackend, tensorGrowth } from '@gq/test-utils';
+import {
+  bitDifferences,
+  expectCodedError,
+  gradientProblems,
+  linearReadout,
+  randomImages,
+  randomNormalTensor,
+  readFixtureBytes,
+  setupBackend,
+  tensorGrowth,
+} from '@gq/test-utils';
 import { parseSafetensors } from '@gq/safetensors';
 import {
   VaeVitError,
@@ -21,34 +31,8 @@ const fixtureConfig: VitConfig = { imageSize: 32, patchSize: 4, width: 64, layer
 /** Same structure, small enough for the cpu backend to differentiate in a few seconds. */
 const smallConfig: VitConfig = { imageSize: 16, patchSize: 4, width: 16, layers: 2, heads: 2, mlpRatio: 2, zChannels: 2, dimFfnOutput: 24 };
 
-function bitDifferences(a: ArrayLike<number>, b: ArrayLike<number>): number {
-  if (a.length !== b.length) return Math.max(a.length, b.length);
-  let count = 0;
-  for (let i = 0; i < a.length; i++) if (!Object.is(a[i], b[i])) count++;
-  return count;
-}
-
-function randomTensor(shape: number[], seed: number): tf.Tensor {
-  const next = seededNormal(seed);
-  return tf.tensor(Float32Array.from({ length: shape.reduce((a, b) => a * b, 1) }, () => next()), shape);
-}
-
-function randomImage(shape: [number, number, number, number], seed: number): tf.Tensor4D {
-  const next = seededRandom(seed);
-  return tf.tensor4d(Float32Array.from({ length: shape.reduce((a, b) => a * b, 1) }, () => 2 * next() - 1), shape);
-}
-
-function expectError(fn: () => unknown, code: string, ...fragments: string[]): void {
-  let caught: unknown;
-  try {
-    fn();
-  } catch (error) {
-    caught = error;
-  }
-  expect(caught).toBeInstanceOf(VaeVitError);
-  expect((caught as VaeVitError).code).toBe(code);
-  for (const fragment of fragments) expect((caught as Error).message).toContain(fragment);
-}
+const expectError = (run: () => unknown, code: string, ...fragments: string[]): Promise<void> =>
+  expectCodedError(run, VaeVitError, code, ...fragments);
 
 describe('@gq/vae-vit model', () => {
   beforeAll(async () => {
@@ -90,27 +74,16 @@ describe('@gq/vae-vit model', () => {
   it('gradients reach every parameter, finite and not all zero, without leaking tensors', async () => {
     const config = smallConfig;
     const params = init(config, 13);
-    const names = Object.keys(params);
     const l = tokenCount(config);
-    const x = randomImage([2, 16, 16, 3], 1);
-    const z = randomTensor([2, l, 2], 2) as tf.Tensor3D;
-    const r = [randomTensor([2, l, 2], 3), randomTensor([2, l, 2], 4), randomTensor([2, 16, 16, 3], 5)];
-    const loss = (...tensors: tf.Tensor[]): tf.Scalar => {
-      const tree = Object.fromEntries(names.map((name, i) => [name, tensors[i]!]));
+    const x = randomImages([2, 16, 16, 3], 1);
+    const z = randomNormalTensor([2, l, 2], 2) as tf.Tensor3D;
+    // A random linear read-out of μ, log σ² and x̂, so no parameter's gradient cancels by symmetry.
+    const readout = linearReadout([[2, l, 2], [2, l, 2], [2, 16, 16, 3]], 3);
+    const loss = (tree: Record<string, tf.Tensor>): tf.Scalar => {
       const { mu, logVar } = encode(config, tree, x);
-      const out = decode(config, tree, z);
-      return tf.addN([tf.sum(tf.mul(mu, r[0]!)), tf.sum(tf.mul(logVar, r[1]!)), tf.sum(tf.mul(out, r[2]!))]) as tf.Scalar;
+      return readout.loss([mu, logVar, decode(config, tree, z)]);
     };
-    const step = async (): Promise<string[]> => {
-      const grads = tf.grads(loss)(names.map((n) => params[n]!));
-      const bad: string[] = [];
-      for (let i = 0; i < names.length; i++) {
-        const g = (await grads[i]!.data()) as Float32Array;
-        if (!g.every(Number.isFinite) || g.every((v) => v === 0)) bad.push(names[i]!);
-      }
-      tf.dispose(grads);
-      return bad;
-    };
+    const step = (): Promise<string[]> => gradientProblems(loss, params);
     expect(await step()).toEqual([]);
     expect(await tensorGrowth(step)).toBe(0);
     expect(
@@ -119,7 +92,8 @@ describe('@gq/vae-vit model', () => {
         tf.dispose([mu, logVar, decode(config, params, z), encodeMoments(config, params, x)]);
       }),
     ).toBe(0);
-    tf.dispose([x, z, ...r, ...Object.values(params)]);
+    readout.dispose();
+    tf.dispose([x, z, ...Object.values(params)]);
   });
 
   it('unpatchify follows the reference feature order c·p² + (y mod p)·p + (x mod p)', async () => {
@@ -147,25 +121,25 @@ describe('@gq/vae-vit model', () => {
     tf.dispose([out, tree['decoder.conv_out.weight'], tree['decoder.conv_out.bias'], ...Object.values(params)]);
   });
 
-  it('rejects wrong channels, sizes not matching the patch grid and bad configs with typed errors', () => {
+  it('rejects wrong channels, sizes not matching the patch grid and bad configs with typed errors', async () => {
     const params = init(smallConfig, 1);
     const wrongChannels = tf.zeros([1, 16, 16, 4]) as tf.Tensor4D;
     const notPatchMultiple = tf.zeros([1, 18, 16, 3]) as tf.Tensor4D;
     const badLatent = tf.zeros([1, 16, 3]) as tf.Tensor3D;
-    expectError(() => encode(smallConfig, params, wrongChannels), 'bad-input', 'encode', '[1,16,16,4]');
-    expectError(() => encode(smallConfig, params, notPatchMultiple), 'bad-input', 'divisible by patch 4', '[1,18,16,3]');
-    expectError(() => decode(smallConfig, params, badLatent), 'bad-input', 'decode', '[B,16,2]', '[1,16,3]');
-    expectError(() => init({ ...smallConfig, heads: 3 }, 1), 'bad-config', 'heads=3');
-    expectError(() => init({ ...smallConfig, imageSize: 18 }, 1), 'bad-config', 'patchSize=4');
+    await expectError(() => encode(smallConfig, params, wrongChannels), 'bad-input', 'encode', '[1,16,16,4]');
+    await expectError(() => encode(smallConfig, params, notPatchMultiple), 'bad-input', 'divisible by patch 4', '[1,18,16,3]');
+    await expectError(() => decode(smallConfig, params, badLatent), 'bad-input', 'decode', '[B,16,2]', '[1,16,3]');
+    await expectError(() => init({ ...smallConfig, heads: 3 }, 1), 'bad-config', 'heads=3');
+    await expectError(() => init({ ...smallConfig, imageSize: 18 }, 1), 'bad-config', 'patchSize=4');
     tf.dispose([wrongChannels, notPatchMultiple, badLatent, ...Object.values(params)]);
   });
 
-  it('importWeights lists missing, unexpected and mis-shaped keys', () => {
+  it('importWeights lists missing, unexpected and mis-shaped keys', async () => {
     const weights = new Map(parseSafetensors(readFixtureBytes('vit-tiny', 'model.safetensors')).tensors);
     weights.delete('decoder.ln_post.bias');
     weights.set('encoder.conv1.bias', { dtype: 'F32', shape: [64], data: new Float32Array(64) });
     weights.set('encoder.quant_embed.weight', { dtype: 'F32', shape: [64, 8], data: new Float32Array(512) });
-    expectError(
+    await expectError(
       () => importWeights(fixtureConfig, weights),
       'bad-weights',
       '1 missing: decoder.ln_post.bias',

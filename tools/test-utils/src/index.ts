@@ -1,35 +1,5 @@
-import { readFileSync, existsSync } from 'node:fs';
-import { dirname, join, resolve } from 'node:path';
-import { fileURLToPath } from 'node:url';
 import * as tf from '@tensorflow/tfjs-core';
 import { ensureGradients, useBackend, type BackendName } from '@gq/runtime';
-import { parseSafetensors, type SafetensorsEntry } from '@gq/safetensors';
-
-/** The repository root (this file lives in tools/test-utils/src). */
-export const repoRoot = resolve(dirname(fileURLToPath(import.meta.url)), '../../..');
-
-/** The shared fixtures folder that sits beside the repository (`../shared/fixtures`). */
-export const fixturesDir = resolve(repoRoot, '../shared/fixtures');
-
-/** Absolute path of a fixture file, e.g. `fixturePath('gq-search', 'search_K256_m4_N64.json')`. */
-export function fixturePath(...parts: string[]): string {
-  const path = join(fixturesDir, ...parts);
-  if (!existsSync(path)) throw new Error(`fixture not found: ${path} (expected ../shared/fixtures beside the repo)`);
-  return path;
-}
-
-export function readFixtureJson<T = unknown>(...parts: string[]): T {
-  return JSON.parse(readFileSync(fixturePath(...parts), 'utf8')) as T;
-}
-
-export function readFixtureBytes(...parts: string[]): Uint8Array {
-  return new Uint8Array(readFileSync(fixturePath(...parts)));
-}
-
-/** All tensors of a fixture `.safetensors` file by name. */
-export function readFixtureTensors(...parts: string[]): Map<string, SafetensorsEntry> {
-  return new Map(parseSafetensors(readFixtureBytes(...parts)).tensors);
-}
 
 /** Start a backend (default cpu) with gradients registered; call in `beforeAll`. */
 export async function setupBackend(name: BackendName = 'cpu'): Promise<void> {
@@ -44,31 +14,26 @@ export async function tensorGrowth(fn: () => unknown | Promise<unknown>): Promis
   return tf.memory().numTensors - before;
 }
 
-/** Deterministic float64 uniform generator (mulberry32) for test inputs. */
-export function seededRandom(seed: number): () => number {
-  let state = seed >>> 0;
-  return () => {
-    state = (state + 0x6d2b79f5) >>> 0;
-    let t = state;
-    t = Math.imul(t ^ (t >>> 15), t | 1);
-    t ^= t + Math.imul(t ^ (t >>> 7), t | 61);
-    return ((t ^ (t >>> 14)) >>> 0) / 4294967296;
-  };
+/** PyTorch NCHW values (a fixture's) → our NHWC float32 tensor (caller disposes). */
+export function nhwcFromNchw(data: ArrayLike<number>, shape: readonly number[]): tf.Tensor4D {
+  return tf.tidy(() => tf.transpose(tf.tensor4d(Float32Array.from(data), shape as [number, number, number, number]), [0, 2, 3, 1]));
 }
 
-/** Standard normal draws (Box–Muller) from `seededRandom`. */
-export function seededNormal(seed: number): () => number {
-  const uniform = seededRandom(seed);
-  return () => {
-    const u = Math.max(uniform(), 1e-300);
-    return Math.sqrt(-2 * Math.log(u)) * Math.cos(2 * Math.PI * uniform());
-  };
+/** An NHWC tensor's values in PyTorch's NCHW order, to compare with a fixture (t is not disposed). */
+export async function nchwData(t: tf.Tensor4D): Promise<Float32Array> {
+  const transposed = tf.transpose(t, [0, 3, 1, 2]);
+  try {
+    return (await transposed.data()) as Float32Array;
+  } finally {
+    transposed.dispose();
+  }
 }
 
-/** Maximum absolute difference between two equally long numeric arrays. */
-export function maxAbsDiff(a: ArrayLike<number>, b: ArrayLike<number>): number {
-  if (a.length !== b.length) throw new Error(`maxAbsDiff: lengths differ (${a.length} vs ${b.length})`);
-  let worst = 0;
-  for (let i = 0; i < a.length; i++) worst = Math.max(worst, Math.abs(a[i]! - b[i]!));
-  return worst;
-}
+export { repoRoot, fixturesDir, fixturePath, readFixtureJson, readFixtureBytes, readFixtureTensors } from './fixtures.js';
+export { bitDifferences, maxAbsDiff } from './compare.js';
+export { expectCodedError } from './expect.js';
+export type { CodedErrorClass } from './expect.js';
+export { seededRandom, seededNormal, randomNormalTensor, randomImages, linearReadout } from './random.js';
+export { gradientProblems, safetensorsDifferences, treeDifferences } from './params.js';
+export { readVaeFixture } from './vae-fixture.js';
+export type { VaeFixture } from './vae-fixture.js';

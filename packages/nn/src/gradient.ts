@@ -1,13 +1,17 @@
 import * as tf from '@tensorflow/tfjs-core';
 
 /*
- * Both helpers run their forward computation inside a custom-gradient op, whose forward pass is not
+ * Each helper runs its forward computation inside a custom-gradient op, whose forward pass is not
  * recorded on the gradient tape. That keeps ops without registered gradients (tf.greater, tf.less,
  * tf.equal, comparisons feeding tf.where) out of backpropagation, and makes the forward value
  * exactly `fn(x)` (z + sg(q − z) would round in float32 and miss q by an ulp).
  */
 
-/** `fn(x)` with zero gradient with respect to `x` (a constant of the differentiation). */
+/**
+ * `fn(x)` as a constant of the differentiation: same value, zero gradient with respect to `x`.
+ * Use it for masks and indices (comparisons have no registered gradient) inside a function that
+ * `tf.grad` or `optimizer.minimize` differentiates.
+ */
 export function constantOf<T extends tf.Tensor>(x: tf.Tensor, fn: (x: tf.Tensor) => T): T {
   const op = tf.customGrad((...args: Array<tf.Tensor | tf.GradSaveFunc>) => {
     const input = args[0] as tf.Tensor;
