@@ -1,0 +1,158 @@
+import type { BackendName } from '@gq/runtime';
+import type { UnetConfig } from '@gq/vae-unet';
+import type { VitConfig } from '@gq/vae-vit';
+import { BenchError } from './errors.js';
+
+export type Arch = 'unet' | 'vit';
+
+/**
+ * Everything that sets the cost of a run. `quick` is the CI smoke size (seconds per suite),
+ * `small` a real run of tens of minutes on two shared cores (the one RESULTS.md is built from),
+ * `full` the issue's size: the 32×32 presets, both backbones, hours on two cores.
+ */
+export interface SizeProfile {
+  readonly name: string;
+  readonly dataset: string;
+  readonly steps: number;
+  readonly batchSize: number;
+  readonly learningRate: number;
+  readonly testImages: number;
+  readonly unet: { readonly preset: string; readonly model: Partial<UnetConfig> };
+  readonly vit: { readonly preset: string; readonly model: Partial<VitConfig> };
+  /** rd: bits per latent position, and the backbones compared. */
+  readonly rdBits: readonly number[];
+  readonly rdArchs: readonly Arch[];
+  /** tdc: bits per position of the GQ (m = C, G = 1) models compared. */
+  readonly tdcBits: number;
+  /** k-sweep: an m = 1 TDC model at T bits per dimension, converted with log2 K ∈ [T − span, T + span] ∩ [1, 24]. */
+  readonly kSweep: { readonly target: number; readonly span: number };
+  /** m-sweep: C latent channels at 1 bit per dimension (C bits per position), m ∈ dims. */
+  readonly mSweep: { readonly channels: number; readonly dims: readonly number[] };
+  /** tokenbridge: B bits per channel, m = 1. */
+  readonly tokenBridgeBits: number;
+  readonly speed: {
+    /** GQ search queries N, codebook size K and token dimension m of the headline comparison. */
+    readonly rows: number;
+    readonly size: number;
+    readonly dim: number;
+    /** Rows the naive N×K×m formulation is timed on (it is ~100× slower). */
+    readonly naiveRows: number;
+    /** Queries of the m = 1 comparison (sorted vs exhaustive). */
+    readonly scalarRows: number;
+    /** Timed training steps after one warm-up step, per (backend, workers). */
+    readonly trainSteps: number;
+    readonly trainBackends: readonly BackendName[];
+    /** Images per encode/decode call of the tokenizer throughput test. */
+    readonly tokenizerImages: number;
+    readonly tokenizerBackends: readonly BackendName[];
+    readonly searchBackends: readonly BackendName[];
+  };
+}
+
+/** A 16-px UNet with f = 2 (8×8 latent grid) and a quarter of tiny32's width. */
+const unet16: Partial<UnetConfig> = { resolution: 16, ch: 16, chMult: [1, 2], numResBlocks: 1, attnResolutions: [], zChannels: 4, numGroups: 16 };
+/** A 16-px ViT with 4-px patches (4×4 tokens), one block. */
+const vit16: Partial<VitConfig> = { imageSize: 16, patchSize: 4, width: 32, layers: 1, heads: 2, mlpRatio: 2, zChannels: 4, dimFfnOutput: 32 };
+
+export const sizes: Readonly<Record<string, SizeProfile>> = {
+  quick: {
+    name: 'quick',
+    dataset: 'sample',
+    steps: 2,
+    batchSize: 4,
+    learningRate: 2e-3,
+    testImages: 8,
+    unet: { preset: 'tiny32', model: { ...unet16, ch: 8, numGroups: 8 } },
+    vit: { preset: 'cpu32', model: { ...vit16, width: 16, dimFfnOutput: 16 } },
+    rdBits: [4],
+    rdArchs: ['unet', 'vit'],
+    tdcBits: 4,
+    kSweep: { target: 2, span: 1 },
+    mSweep: { channels: 4, dims: [1, 4] },
+    tokenBridgeBits: 1,
+    speed: {
+      rows: 64,
+      size: 1024,
+      dim: 16,
+      naiveRows: 16,
+      scalarRows: 256,
+      trainSteps: 1,
+      trainBackends: ['wasm'],
+      tokenizerImages: 4,
+      tokenizerBackends: ['wasm', 'cpu'],
+      searchBackends: ['wasm', 'cpu'],
+    },
+  },
+  small: {
+    name: 'small',
+    dataset: 'sample',
+    steps: 80,
+    batchSize: 8,
+    learningRate: 2e-3,
+    testImages: 128,
+    unet: { preset: 'tiny32', model: unet16 },
+    vit: { preset: 'cpu32', model: vit16 },
+    rdBits: [4, 8],
+    rdArchs: ['unet'],
+    tdcBits: 8,
+    kSweep: { target: 4, span: 3 },
+    mSweep: { channels: 8, dims: [1, 2, 4, 8] },
+    tokenBridgeBits: 2,
+    speed: {
+      rows: 1024,
+      size: 65536,
+      dim: 16,
+      naiveRows: 32,
+      scalarRows: 4096,
+      trainSteps: 4,
+      trainBackends: ['wasm'],
+      tokenizerImages: 64,
+      tokenizerBackends: ['wasm'],
+      searchBackends: ['wasm'],
+    },
+  },
+  full: {
+    name: 'full',
+    dataset: 'sample',
+    steps: 2000,
+    batchSize: 32,
+    learningRate: 1e-3,
+    testImages: 1000,
+    unet: { preset: 'tiny32', model: {} },
+    vit: { preset: 'cpu32', model: {} },
+    rdBits: [4, 8, 16],
+    rdArchs: ['unet', 'vit'],
+    tdcBits: 8,
+    kSweep: { target: 8, span: 4 },
+    mSweep: { channels: 16, dims: [1, 2, 4, 8, 16] },
+    tokenBridgeBits: 2,
+    speed: {
+      rows: 1024,
+      size: 65536,
+      dim: 16,
+      naiveRows: 128,
+      scalarRows: 4096,
+      trainSteps: 5,
+      trainBackends: ['wasm', 'cpu'],
+      tokenizerImages: 64,
+      tokenizerBackends: ['wasm', 'cpu'],
+      searchBackends: ['wasm', 'cpu'],
+    },
+  },
+};
+
+export interface SizeOverrides {
+  readonly steps?: number;
+  readonly batchSize?: number;
+  readonly testImages?: number;
+  readonly dataset?: string;
+  readonly learningRate?: number;
+}
+
+export function sizeProfile(name: string, overrides: SizeOverrides = {}): SizeProfile {
+  const base = sizes[name];
+  if (base === undefined) throw new BenchError('bad-option', `--size must be one of ${Object.keys(sizes).join(', ')}, got '${name}'`);
+  const defined = Object.fromEntries(Object.entries(overrides).filter(([, v]) => v !== undefined));
+  const changed = Object.keys(defined).length > 0;
+  return { ...base, ...defined, name: changed ? `${base.name}+${Object.entries(defined).map(([k, v]) => `${k}=${String(v)}`).join(',')}` : base.name };
+}

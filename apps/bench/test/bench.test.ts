@@ -1,0 +1,141 @@
+import { existsSync, mkdtempSync, readFileSync } from 'node:fs';
+import { tmpdir } from 'node:os';
+import { join } from 'node:path';
+import { beforeAll, describe, expect, it } from 'vitest';
+import * as tf from '@tensorflow/tfjs-core';
+import { ensureGradients, useBackend } from '@gq/runtime';
+import { theorem31Bound } from '@gq/metrics';
+import { runBench, resolveSuites } from '../src/bench.js';
+import { BenchError } from '../src/errors.js';
+import { assertFinite, markdownTable, suiteNames, type SuiteReport } from '../src/report.js';
+import { sizeProfile } from '../src/sizes.js';
+import { barPlot, linePlot, niceTicks } from '../src/svg.js';
+
+/** Every number anywhere in a parsed report, with its JSON path. */
+function numbers(value: unknown, path = '$', out: [string, number][] = []): [string, number][] {
+  if (typeof value === 'number') out.push([path, value]);
+  else if (Array.isArray(value)) value.forEach((v, i) => numbers(v, `${path}[${i}]`, out));
+  else if (value !== null && typeof value === 'object') for (const [k, v] of Object.entries(value)) numbers(v, `${path}.${k}`, out);
+  return out;
+}
+
+beforeAll(async () => {
+  await useBackend('wasm');
+  await ensureGradients();
+});
+
+describe('gq-bench --quick, every suite', () => {
+  const out = mkdtempSync(join(tmpdir(), 'gq-bench-'));
+  let reports: SuiteReport[] = [];
+  const resultsFile = join(out, 'RESULTS.md');
+
+  it('runs all suites and writes report.json, report.md and every plot', async () => {
+    const before = tf.memory().numTensors;
+    reports = await runBench({ suites: ['all'], size: 'quick', outDir: out, workers: 1, backend: 'wasm', quiet: true, resultsFile, command: 'test', log: () => undefined });
+    expect(reports.map((r) => r.suite)).toEqual([...suiteNames]);
+    // Evaluation disposes what it creates: only the backend's own state may remain.
+    expect(tf.memory().numTensors).toBe(before);
+    for (const report of reports) {
+      const dir = join(out, report.suite);
+      const json = JSON.parse(readFileSync(join(dir, 'report.json'), 'utf8')) as SuiteReport;
+      expect(json.suite).toBe(report.suite);
+      expect(json.size).toBe('quick');
+      expect(json.machine.cores).toBeGreaterThan(0);
+      expect(json.machine.node).toBe(process.version);
+      expect(json.machine.commit).toMatch(/^[0-9a-f]{40}$|^unknown/);
+      expect(json.tables.length).toBeGreaterThan(0);
+      for (const table of json.tables) {
+        expect(table.rows.length).toBeGreaterThan(0);
+        for (const row of table.rows) expect(row).toHaveLength(table.columns.length);
+      }
+      for (const plot of json.plots) {
+        const svg = readFileSync(join(dir, plot.file), 'utf8');
+        expect(svg.startsWith('<svg')).toBe(true);
+        expect(svg).not.toMatch(/NaN|Infinity/);
+        expect(existsSync(join(out, 'docs', 'results', plot.file))).toBe(true);
+      }
+      expect(readFileSync(join(dir, 'report.md'), 'utf8')).toContain(`## ${report.suite} (quick)`);
+      // JSON turns NaN and ±∞ into null; the writer refuses them, and the file holds only finite numbers.
+      const found = numbers(json);
+      expect(found.length).toBeGreaterThan(20);
+      for (const [path, value] of found) expect(Number.isFinite(value), path).toBe(true);
+    }
+    const results = readFileSync(resultsFile, 'utf8');
+    expect(results).toContain('## Claims (ALGORITHMS §8)');
+    for (const name of suiteNames) expect(results).toContain(`## ${name} (quick)`);
+  }, 240_000);
+
+  it('reports values that obey their own definitions', () => {
+    const byName = Object.fromEntries(reports.map((r) => [r.suite, r]));
+    type Rd = { psnr: number; ssim: number; usage: number; used: number; codebookSize: number; perplexity: number; bpp: number; bitsPerPosition: number };
+    for (const r of byName.rd!.results as Rd[]) {
+      // Fixed-length codes: bpp = bits per position × positions / pixels (16×16 images, f = 2 UNet or 4-px ViT patches).
+      expect([r.bitsPerPosition * 64 / 256, r.bitsPerPosition * 16 / 256]).toContainEqual(r.bpp);
+      expect(r.usage).toBeCloseTo(r.used / r.codebookSize, 12);
+      expect(r.perplexity).toBeGreaterThanOrEqual(1);
+      expect(r.perplexity).toBeLessThanOrEqual(r.used * (1 + 1e-9));
+      expect(Math.abs(r.ssim)).toBeLessThanOrEqual(1);
+    }
+    type Sweep = { analysis: { conversions: { codebookBits: number; codebookSize: number; meanSlackNats: number; largeErrorNearest: number }[]; tokenBits: { mean: number } }; bins: { lower: number; bound: number | null; tokens: number }[] };
+    const sweep = byName['k-sweep']!.results[0] as Sweep;
+    for (const c of sweep.analysis.conversions) {
+      expect(c.codebookSize).toBe(2 ** c.codebookBits);
+      expect(c.meanSlackNats).toBeCloseTo(Math.log(c.codebookSize) - sweep.analysis.tokenBits.mean * Math.LN2, 9);
+      expect(c.largeErrorNearest).toBeGreaterThanOrEqual(0);
+      expect(c.largeErrorNearest).toBeLessThanOrEqual(1);
+    }
+    for (const bin of sweep.bins) expect(bin.bound).toBe(bin.lower >= 0 ? theorem31Bound(bin.lower) : null);
+    // Each K contributes every token once to the slack bins: tokens = images × 8×8 positions × C (m = 1) × number of K.
+    const tokens = sweep.bins.reduce((a, b) => a + b.tokens, 0);
+    expect(tokens).toBe(8 * 64 * 4 * sweep.analysis.conversions.length);
+  });
+
+  it('resumes: a second run measures nothing and reads every configuration back', async () => {
+    const again = await runBench({ suites: ['tdc', 'm-sweep'], size: 'quick', outDir: out, workers: 1, backend: 'wasm', quiet: true, command: 'test', log: () => undefined });
+    for (const report of again) {
+      expect(report.measuredNow).toBe(0);
+      expect(report.cached).toBeGreaterThan(0);
+    }
+    const first = reports.find((r) => r.suite === 'tdc')!;
+    expect(again[0]!.results).toEqual(first.results);
+  }, 120_000);
+});
+
+describe('gq-bench building blocks', () => {
+  it('rejects non-finite numbers, unknown suites and sizes with clear messages', () => {
+    expect(() => assertFinite({ a: [1, { b: Number.NaN }] })).toThrow(/every number must be finite, got NaN at \$\.a\[1\]\.b/);
+    expect(() => assertFinite({ ok: [1, 2, null, 'x'] })).not.toThrow();
+    expect(() => resolveSuites(['rd', 'speedy'])).toThrow(BenchError);
+    expect(() => resolveSuites(['speedy'])).toThrow(/suite must be one of all, rd, tdc, k-sweep, m-sweep, tokenbridge, speed, got 'speedy'/);
+    expect(resolveSuites(['speed', 'rd'])).toEqual(['rd', 'speed']);
+    expect(() => sizeProfile('huge')).toThrow(/--size must be one of quick, small, full, got 'huge'/);
+    expect(sizeProfile('small', { steps: 7 }).name).toBe('small+steps=7');
+  });
+
+  it('nice ticks are 1-2-5 multiples covering the range', () => {
+    expect(niceTicks(0, 10, 5)).toEqual([0, 2, 4, 6, 8, 10]);
+    expect(niceTicks(0.13, 0.87, 4)).toEqual([0.2, 0.4, 0.6, 0.8]);
+    expect(niceTicks(-3, 3, 6)).toEqual([-3, -2, -1, 0, 1, 2, 3]);
+  });
+
+  it('plots place points on the axes by their values, and refuse non-finite points', () => {
+    const svg = linePlot({ title: 't', xLabel: 'x', yLabel: 'y', series: [{ name: 'a', points: [[0, 0], [10, 10]] }] });
+    // The range [0, 10] is padded by 5 % each side to [−0.5, 10.5]; the plot area starts at x = 70 and is 400 px wide.
+    const circles = [...svg.matchAll(/<circle cx="([\d.]+)" cy="([\d.]+)"/g)].map((m) => [Number(m[1]), Number(m[2])]);
+    expect(circles[0]![0]).toBeCloseTo(70 + (400 * 0.5) / 11, 0);
+    expect(circles[1]![0]).toBeCloseTo(70 + (400 * 10.5) / 11, 0);
+    expect(circles[0]![1]).toBeGreaterThan(circles[1]![1]!);
+    expect(svg).toContain('>a</text>');
+    expect(() => linePlot({ title: 't', xLabel: 'x', yLabel: 'y', series: [{ name: 'a', points: [[0, Number.NaN]] }] })).toThrow(/points must be finite/);
+    expect(() => barPlot({ title: 'b', xLabel: 'x', yLabel: 'y', categories: ['p', 'q'], series: [{ name: 's', values: [1] }] })).toThrow(/has 1 values for 2 categories/);
+    const bars = barPlot({ title: 'b', xLabel: 'x', yLabel: 'y', categories: ['p', 'q'], series: [{ name: 's', values: [1, 2] }] });
+    const heights = [...bars.matchAll(/<rect [^>]*height="([\d.]+)" fill="#[0-9a-f]+" fill-opacity/g)].map((m) => Number(m[1]));
+    expect(heights).toHaveLength(2);
+    expect(heights[1]! / heights[0]!).toBeCloseTo(2, 2);
+  });
+
+  it('markdown tables format numbers by column digits', () => {
+    const md = markdownTable({ title: 'T', columns: ['a', 'b'], digits: [1, 3], rows: [[1.25, 'x'], [3, 2 / 3]] });
+    expect(md.split('\n')).toEqual(['**T**', '', '| a | b |', '|---|---|', '| 1.3 | x |', '| 3 | 0.667 |']);
+  });
+});
