@@ -22,7 +22,7 @@ const program = new Command('gq-train')
   .description('Train a VAE tokenizer: Gaussian VAE + TDC converted with Gaussian Quant, or a baseline (VQ, FSQ, LFQ, BSQ, TokenBridge) on the same backbone')
   .option('--method <name>', methods.join(' | '), 'gq')
   .option('--arch <name>', 'unet | vit', 'unet')
-  .option('--preset <name>', 'model preset: cpu32 | cpu64 | paper', 'cpu32')
+  .option('--preset <name>', 'model preset: UNet tiny32 (default) | cpu32 | cpu64 | paper; ViT cpu32 (default) | cpu64 | paper')
   .option('--dataset <spec>', 'sample | fashion-mnist[:DIR] | cifar10:PATH | folder:PATH', 'sample')
   .option('--bits <n>', 'bits per latent position; each method maps it to its parameters (README)', number, 8)
   .option('--dim <m>', 'gq/vq: dimensions per token m (default: all latent channels, G = 1)', number)
@@ -46,7 +46,7 @@ const program = new Command('gq-train')
     const config = resolveConfig({
       method: options.method as string,
       arch: options.arch as string,
-      preset: options.preset as string,
+      ...(options.preset !== undefined ? { preset: options.preset as string } : {}),
       dataset: options.dataset as string,
       bits: options.bits as number,
       ...(options.dim !== undefined ? { dim: options.dim as number } : {}),

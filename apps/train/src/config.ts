@@ -202,7 +202,8 @@ export function resolveConfig(input: ConfigInput): TrainConfig {
   const method = choice('method', input.method ?? 'gq', methods);
   const arch = choice('arch', input.arch ?? 'unet', archs);
   const presets: Record<string, UnetConfig | VitConfig> = arch === 'unet' ? unetPresets : vitPresets;
-  const preset = input.preset ?? 'cpu32';
+  // The UNet default is the quarter-width tiny32: the README's main job trains it in minutes on two cores.
+  const preset = input.preset ?? (arch === 'unet' ? 'tiny32' : 'cpu32');
   if (!(preset in presets)) bad(`--preset must be one of ${Object.keys(presets).join(', ')} for --arch ${arch}, got '${preset}'`);
   const known = Object.keys(presets[preset]!);
   const unknown = Object.keys(input.model ?? {}).filter((key) => !known.includes(key));

@@ -66,8 +66,16 @@ export async function trainRun(config: TrainConfig, options: RunOptions): Promis
     throw new TrainError('bad-option', `--batch (${config.batchSize}) must be at least the number of workers (${options.workers})`);
   }
   const resumeFrom = options.resume && existsSync(checkpointPath) ? loadCheckpoint(checkpointPath) : undefined;
-  if (resumeFrom !== undefined && JSON.stringify(resumeFrom.config) !== JSON.stringify(config)) {
-    throw new TrainError('resume-mismatch', `cannot resume ${checkpointPath}: it was trained with a different configuration`);
+  // Everything but the step budget must match: `--steps` may grow to continue a finished run.
+  const withoutSteps = (c: TrainConfig): string => JSON.stringify({ ...c, steps: 0 });
+  if (resumeFrom !== undefined && withoutSteps(resumeFrom.config) !== withoutSteps(config)) {
+    const changed = Object.keys(config).filter(
+      (key) => key !== 'steps' && JSON.stringify(config[key as keyof TrainConfig]) !== JSON.stringify(resumeFrom.config[key as keyof TrainConfig]),
+    );
+    throw new TrainError(
+      'resume-mismatch',
+      `cannot resume ${checkpointPath}: it was trained with a different configuration (${changed.join(', ')} differ); only --steps may change`,
+    );
   }
   const trainer = await DataParallelTrainer.create({
     replicaModule: new URL('./replica.ts', import.meta.url),

@@ -52,6 +52,19 @@ describe('gq-train', () => {
     expect(saved.step).toBe(4);
   }, 300_000);
 
+  it('continues a finished run with more --steps, and refuses any other configuration change', async () => {
+    const dir = mkdtempSync(join(tmpdir(), 'gq-extend-'));
+    const base = { outDir: dir, workers: 1, backend: 'wasm' as const, resume: true, checkpointEvery: 0, quiet: true };
+    const first = await trainRun(resolveConfig({ ...tiny, steps: 2 }), base);
+    await first.trainer.dispose();
+    const more = await trainRun(resolveConfig({ ...tiny, steps: 3 }), base);
+    await more.trainer.dispose();
+    expect([first.step, more.step, more.losses.length]).toEqual([2, 3, 1]);
+    await expect(trainRun(resolveConfig({ ...tiny, steps: 4, learningRate: 1e-2 }), base)).rejects.toThrow(
+      /different configuration \(learningRate differ\); only --steps may change/,
+    );
+  });
+
   it('rejects a corrupt checkpoint on resume and keeps the file', async () => {
     const dir = mkdtempSync(join(tmpdir(), 'gq-corrupt-'));
     const path = join(dir, checkpointName);
