@@ -1,4 +1,5 @@
 import { join } from 'node:path';
+import type { Evaluation } from '@gq/train/src/evaluate.js';
 import { machineInfo, type MachineInfo } from './machine.js';
 import { cachedResult, type ClaimCheck, type PlotFile, type SuiteName, type SuiteReport, type Table } from './report.js';
 import type { BenchContext } from './runs.js';
@@ -10,6 +11,35 @@ export interface SuiteOutput {
 }
 
 export type Suite = (ctx: BenchContext) => Promise<SuiteOutput>;
+
+/** The reconstruction, usage and rate figures of a Gaussian model's evaluation that the sweep suites report. */
+export interface GaussianScores {
+  readonly images: number;
+  /** decode(quantised μ). */
+  readonly psnr: number;
+  readonly ssim: number;
+  /** decode(μ) and decode(μ + σε). */
+  readonly psnrMean: number;
+  readonly psnrSample: number;
+  readonly usage: number;
+  readonly perplexity: number;
+  /** Mean per-token KL rate in bits. */
+  readonly bitsMean: number;
+}
+
+/** The `GaussianScores` of an evaluation of a Gaussian method (one that reports μ, sample and rate). */
+export function gaussianScores(e: Evaluation): GaussianScores {
+  return {
+    images: e.images,
+    psnr: e.quantized.psnr,
+    ssim: e.quantized.ssim,
+    psnrMean: e.mean!.psnr,
+    psnrSample: e.sample!.psnr,
+    usage: e.usage.fraction,
+    perplexity: e.usage.perplexity,
+    bitsMean: e.bits!.mean,
+  };
+}
 
 /** Every configuration result carries where, when and how long it was measured. */
 export interface Measured {

@@ -95,8 +95,15 @@ export function createUnetStep(seed: number, options: UnetStepOptions = {}): Une
   const variables = Object.keys(convShapes).flatMap((name) => [weights[name]!, biases[name]!]);
 
   const layer = (input: tf.Tensor4D, name: string, stride: number, relu: boolean): tf.Tensor4D => {
-    const z = tf.add<tf.Tensor4D>(tf.conv2d(input, weights[name] as tf.Tensor4D, stride, 'same'), biases[name]!);
-    return relu ? tf.relu(z) : z;
+    // One fused kernel for conv + bias + ReLU (XNNPACK applies both in its output pass).
+    return tf.fused.conv2d({
+      x: input,
+      filter: weights[name] as tf.Tensor4D,
+      strides: stride,
+      pad: 'same',
+      bias: biases[name]!,
+      activation: relu ? 'relu' : 'linear',
+    });
   };
   const lossOn = (input: tf.Tensor4D): tf.Scalar =>
     tf.tidy(() => {

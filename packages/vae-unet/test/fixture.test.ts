@@ -7,6 +7,7 @@ import {
   readVaeFixture,
   safetensorsDifferences,
   setupBackend,
+  splitMomentsError,
   treeDifferences,
 } from '@gq/test-utils';
 import {
@@ -57,19 +58,7 @@ describe('unet-tiny fixture', () => {
 
     // encode() splits channels 0..3 → μ and 4..7 → log σ²; values lie well inside [−30, 20], so clamping is a no-op.
     const { mu, logVar } = encode(config, params, input);
-    const muData = await nchwData(mu);
-    const logVarData = await nchwData(logVar);
-    const reference = expected.data as Float64Array;
-    const plane = 16 * 16;
-    let worst = 0;
-    for (let b = 0; b < 2; b++) {
-      for (let c = 0; c < 4; c++) {
-        for (let i = 0; i < plane; i++) {
-          worst = Math.max(worst, Math.abs(muData[(b * 4 + c) * plane + i]! - reference[(b * 8 + c) * plane + i]!));
-          worst = Math.max(worst, Math.abs(logVarData[(b * 4 + c) * plane + i]! - reference[(b * 8 + 4 + c) * plane + i]!));
-        }
-      }
-    }
+    const worst = splitMomentsError(await nchwData(mu), await nchwData(logVar), expected.data as Float64Array, { outer: 2, channels: 4, inner: 16 * 16 });
     expect(worst).toBeLessThan(tolerance);
     tf.dispose([input, moments, mu, logVar]);
   });

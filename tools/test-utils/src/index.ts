@@ -35,5 +35,7 @@ export { expectCodedError } from './expect.js';
 export type { CodedErrorClass } from './expect.js';
 export { seededRandom, seededNormal, randomNormalTensor, randomImages, linearReadout } from './random.js';
 export { gradientProblems, safetensorsDifferences, treeDifferences } from './params.js';
-export { readVaeFixture } from './vae-fixture.js';
+export { readVaeFixture, splitMomentsError } from './vae-fixture.js';
 export type { VaeFixture } from './vae-fixture.js';
+export { vaeGradientCheck } from './vae-model.js';
+export type { VaeGradientCheck, VaeModel } from './vae-model.js';

@@ -34,3 +34,30 @@ export function readVaeFixture(folder: string): VaeFixture {
     modelBytes: readFixtureBytes(folder, 'model.safetensors'),
   };
 }
+
+/**
+ * Largest |error| of `mu` and `logVar` (each C channels) against the 2C-channel `moments` they
+ * were split from (μ = channels 0..C−1, log σ² = C..2C−1). All three are laid out as
+ * [outer, channels, inner]: NCHW data has outer = B and inner = H·W, token data [B, L, C] has
+ * outer = B·L and inner = 1.
+ */
+export function splitMomentsError(
+  mu: ArrayLike<number>,
+  logVar: ArrayLike<number>,
+  moments: ArrayLike<number>,
+  layout: { readonly outer: number; readonly channels: number; readonly inner: number },
+): number {
+  const { outer, channels, inner } = layout;
+  let worst = 0;
+  for (let o = 0; o < outer; o++) {
+    for (let c = 0; c < channels; c++) {
+      for (let i = 0; i < inner; i++) {
+        const at = (o * channels + c) * inner + i;
+        const muAt = (o * 2 * channels + c) * inner + i;
+        const logVarAt = (o * 2 * channels + channels + c) * inner + i;
+        worst = Math.max(worst, Math.abs(mu[at]! - moments[muAt]!), Math.abs(logVar[at]! - moments[logVarAt]!));
+      }
+    }
+  }
+  return worst;
+}

@@ -2,22 +2,14 @@ import { releaseCodebookTensors } from '@gq/codebook';
 import { codebookOf, evaluate } from '@gq/train/src/evaluate.js';
 import type { ClaimCheck, Table } from '../report.js';
 import { benchConfig, runId, withTrainedModel, type BenchContext, type TrainingRecord } from '../runs.js';
-import { SuiteRun, verdict, type SuiteOutput } from '../suite.js';
+import { SuiteRun, gaussianScores, verdict, type GaussianScores, type SuiteOutput } from '../suite.js';
 import { linePlot } from '../svg.js';
 
-export interface MSweepResult {
+export interface MSweepResult extends GaussianScores {
   readonly dim: number;
   readonly tokensPerPosition: number;
   readonly codebookBits: number;
   readonly bpp: number;
-  readonly images: number;
-  readonly psnr: number;
-  readonly ssim: number;
-  readonly psnrMean: number;
-  readonly psnrSample: number;
-  readonly usage: number;
-  readonly perplexity: number;
-  readonly bitsMean: number;
   readonly inBand: number;
   readonly training: TrainingRecord;
 }
@@ -40,14 +32,7 @@ export async function mSweepSuite(ctx: BenchContext): Promise<SuiteOutput> {
             tokensPerPosition: channels / dim,
             codebookBits: config.codebookBits,
             bpp: e.rate.bpp,
-            images: e.images,
-            psnr: e.quantized.psnr,
-            ssim: e.quantized.ssim,
-            psnrMean: e.mean!.psnr,
-            psnrSample: e.sample!.psnr,
-            usage: e.usage.fraction,
-            perplexity: e.usage.perplexity,
-            bitsMean: e.bits!.mean,
+            ...gaussianScores(e),
             inBand: e.inBand!,
             training: model.training,
           } satisfies MSweepResult;

@@ -2,22 +2,14 @@ import { evaluate } from '@gq/train/src/evaluate.js';
 import type { Method } from '@gq/train/src/config.js';
 import type { ClaimCheck, Table } from '../report.js';
 import { benchConfig, runId, withTrainedModel, type BenchContext, type TrainingRecord } from '../runs.js';
-import { SuiteRun, verdict, type SuiteOutput } from '../suite.js';
+import { SuiteRun, gaussianScores, verdict, type GaussianScores, type SuiteOutput } from '../suite.js';
 import { barPlot } from '../svg.js';
 
-export interface TokenBridgeResult {
+export interface TokenBridgeResult extends GaussianScores {
   readonly method: Method;
   readonly bitsPerChannel: number;
   readonly scale: number;
-  readonly images: number;
-  readonly psnr: number;
-  readonly ssim: number;
-  readonly psnrMean: number;
-  readonly psnrSample: number;
-  readonly usage: number;
-  readonly perplexity: number;
-  /** Per-channel KL rate (bits): mean, min, max, and the fraction within B ± 0.5. */
-  readonly bitsMean: number;
+  /** Per-channel KL rate (bits): min, max (the mean is `bitsMean`), and the fraction within B ± 0.5. */
   readonly bitsMin: number;
   readonly bitsMax: number;
   readonly inBand: number;
@@ -41,14 +33,7 @@ export async function tokenBridgeSuite(ctx: BenchContext): Promise<SuiteOutput> 
             method,
             bitsPerChannel,
             scale: config.tbScale,
-            images: e.images,
-            psnr: e.quantized.psnr,
-            ssim: e.quantized.ssim,
-            psnrMean: e.mean!.psnr,
-            psnrSample: e.sample!.psnr,
-            usage: e.usage.fraction,
-            perplexity: e.usage.perplexity,
-            bitsMean: e.bits!.mean,
+            ...gaussianScores(e),
             bitsMin: e.bits!.min,
             bitsMax: e.bits!.max,
             inBand: e.inBand!,

@@ -1,6 +1,5 @@
 import * as tf from '@tensorflow/tfjs-core';
 import type {
-  NamedAttrMap,
   Conv2DBackpropFilterAttrs,
   Conv2DBackpropInputAttrs,
   DepthwiseConv2dNativeBackpropFilterAttrs,
@@ -20,6 +19,7 @@ import {
   sumAxis,
   transpose,
   zeroInsert,
+  zeroPad,
   type WasmBackendLike,
 } from './wasm-ops.js';
 
@@ -55,6 +55,45 @@ function geometry(info: ConvInfo, depthwise: boolean, dyShape: readonly number[]
     channelsLast,
     depthwise,
   };
+}
+
+/** Geometry of a regular-conv gradient: its attrs carry a data format and no dilations (always 1). */
+function convGeometry(
+  inShape: readonly number[],
+  filterShape: readonly number[],
+  attrs: Conv2DBackpropFilterAttrs | Conv2DBackpropInputAttrs,
+  dyShape: readonly number[],
+): ConvGeometry {
+  const info = tf.backend_util.computeConv2DInfo(
+    inShape as [number, number, number, number],
+    filterShape as [number, number, number, number],
+    attrs.strides,
+    1,
+    attrs.pad,
+    attrs.dimRoundingMode,
+    false,
+    tf.backend_util.convertConv2DDataFormat(attrs.dataFormat),
+  );
+  return geometry(info, false, dyShape);
+}
+
+/** Geometry of a depthwise gradient: its attrs carry dilations and no data format (always NHWC). */
+function depthwiseGeometry(
+  inShape: readonly number[],
+  filterShape: readonly number[],
+  attrs: DepthwiseConv2dNativeBackpropFilterAttrs | DepthwiseConv2dNativeBackpropInputAttrs,
+  dyShape: readonly number[],
+): ConvGeometry {
+  const info = tf.backend_util.computeConv2DInfo(
+    inShape as [number, number, number, number],
+    filterShape as [number, number, number, number],
+    attrs.strides,
+    attrs.dilations,
+    attrs.pad,
+    attrs.dimRoundingMode,
+    true,
+  );
+  return geometry(info, true, dyShape);
 }
 
 function fastPathApplies(g: ConvGeometry): boolean {
@@ -158,15 +197,7 @@ function gatherStrided(
 /** Zero-pad the two spatial axes of an NHWC tensor; returns the input itself (one more reference) when no padding is needed. */
 function padSpatial(backend: WasmBackendLike, x: TensorInfo, top: number, bottom: number, left: number, right: number): TensorInfo {
   if (top === 0 && bottom === 0 && left === 0 && right === 0) return reshape(backend, x, x.shape);
-  return runWasmKernel('PadV2', backend, { x }, {
-    paddings: [
-      [0, 0],
-      [top, bottom],
-      [left, right],
-      [0, 0],
-    ],
-    constantValue: 0,
-  } as unknown as NamedAttrMap);
+  return zeroPad(backend, x, explicitPad(top, bottom, left, right));
 }
 
 /**
@@ -337,18 +368,7 @@ export interface KernelResult {
 }
 
 export function conv2dBackpropFilter(backend: WasmBackendLike, x: TensorInfo, dy: TensorInfo, attrs: Conv2DBackpropFilterAttrs): KernelResult {
-  const dataFormat = tf.backend_util.convertConv2DDataFormat(attrs.dataFormat);
-  const info = tf.backend_util.computeConv2DInfo(
-    x.shape as [number, number, number, number],
-    attrs.filterShape,
-    attrs.strides,
-    1,
-    attrs.pad,
-    attrs.dimRoundingMode,
-    false,
-    dataFormat,
-  );
-  const g = geometry(info, false, dy.shape);
+  const g = convGeometry(x.shape, attrs.filterShape, attrs, dy.shape);
   if (fastPathApplies(g)) return { out: matmulBackpropFilter(backend, x, dy, g), path: 'fast' };
   return { out: referenceBackpropFilter(backend, x, dy, g), path: 'fallback' };
 }
@@ -363,18 +383,7 @@ export function conv2dBackpropInput(
   filter: TensorInfo,
   attrs: Conv2DBackpropInputAttrs,
 ): TensorInfo | undefined {
-  const dataFormat = tf.backend_util.convertConv2DDataFormat(attrs.dataFormat);
-  const info = tf.backend_util.computeConv2DInfo(
-    attrs.inputShape,
-    filter.shape as [number, number, number, number],
-    attrs.strides,
-    1,
-    attrs.pad,
-    attrs.dimRoundingMode,
-    false,
-    dataFormat,
-  );
-  const g = geometry(info, false, dy.shape);
+  const g = convGeometry(attrs.inputShape, filter.shape, attrs, dy.shape);
   if (!fastPathApplies(g)) return undefined;
   if (g.strideHeight > 1 || g.strideWidth > 1) {
     const out = subPixelBackpropInput(backend, dy, filter, g);
@@ -390,18 +399,7 @@ export function referenceConv2dBackpropInput(
   filter: TensorInfo,
   attrs: Conv2DBackpropInputAttrs,
 ): TensorInfo {
-  const dataFormat = tf.backend_util.convertConv2DDataFormat(attrs.dataFormat);
-  const info = tf.backend_util.computeConv2DInfo(
-    attrs.inputShape,
-    filter.shape as [number, number, number, number],
-    attrs.strides,
-    1,
-    attrs.pad,
-    attrs.dimRoundingMode,
-    false,
-    dataFormat,
-  );
-  return referenceBackpropInput(backend, dy, filter, geometry(info, false, dy.shape), attrs.inputShape);
+  return referenceBackpropInput(backend, dy, filter, convGeometry(attrs.inputShape, filter.shape, attrs, dy.shape), attrs.inputShape);
 }
 
 export function depthwiseBackpropFilter(
@@ -410,16 +408,7 @@ export function depthwiseBackpropFilter(
   dy: TensorInfo,
   attrs: DepthwiseConv2dNativeBackpropFilterAttrs,
 ): KernelResult {
-  const info = tf.backend_util.computeConv2DInfo(
-    x.shape as [number, number, number, number],
-    attrs.filterShape,
-    attrs.strides,
-    attrs.dilations,
-    attrs.pad,
-    attrs.dimRoundingMode,
-    true,
-  );
-  const g = geometry(info, true, dy.shape);
+  const g = depthwiseGeometry(x.shape, attrs.filterShape, attrs, dy.shape);
   if (fastPathApplies(g)) return { out: depthwiseFastBackpropFilter(backend, x, dy, g), path: 'fast' };
   return { out: referenceBackpropFilter(backend, x, dy, g), path: 'fallback' };
 }
@@ -430,16 +419,7 @@ export function depthwiseBackpropInput(
   filter: TensorInfo,
   attrs: DepthwiseConv2dNativeBackpropInputAttrs,
 ): KernelResult {
-  const info = tf.backend_util.computeConv2DInfo(
-    attrs.inputShape,
-    filter.shape as [number, number, number, number],
-    attrs.strides,
-    attrs.dilations,
-    attrs.pad,
-    attrs.dimRoundingMode,
-    true,
-  );
-  const g = geometry(info, true, dy.shape);
+  const g = depthwiseGeometry(attrs.inputShape, filter.shape, attrs, dy.shape);
   if (fastPathApplies(g)) {
     const out = fastBackpropInput(backend, dy, filter, g, true);
     if (out !== undefined) return { out, path: 'fast' };

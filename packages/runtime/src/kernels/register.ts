@@ -19,6 +19,7 @@ import {
   depthwiseBackpropInput,
   referenceConv2dBackpropInput,
   type KernelPath,
+  type KernelResult,
 } from './conv-backprop.js';
 import { unsortedSegmentSum } from './unsorted-segment-sum.js';
 import type { WasmBackendLike } from './wasm-ops.js';
@@ -87,14 +88,25 @@ function attrsOf<T>(args: Args): T {
   return (args.attrs ?? {}) as unknown as T;
 }
 
-const kernelFuncs: Record<TrainingKernelName, (args: Args) => TensorInfo> = {
-  Conv2DBackpropFilter(args) {
-    const backend = args.backend as WasmBackendLike;
-    const { x, dy } = args.inputs as { x: TensorInfo; dy: TensorInfo };
-    const { out, path } = conv2dBackpropFilter(backend, x, dy, attrsOf<Conv2DBackpropFilterAttrs>(args));
-    count('Conv2DBackpropFilter', path);
+/**
+ * A kernel whose implementation reports which path it took: the path is counted and the output
+ * returned, so each entry below only unpacks its inputs and attrs.
+ */
+function counted<I extends NamedTensorInfoMap, A>(
+  name: TrainingKernelName,
+  run: (backend: WasmBackendLike, inputs: I, attrs: A) => KernelResult,
+): (args: Args) => TensorInfo {
+  return (args) => {
+    const { out, path } = run(args.backend as WasmBackendLike, args.inputs as I, attrsOf<A>(args));
+    count(name, path);
     return out;
-  },
+  };
+}
+
+const kernelFuncs: Record<TrainingKernelName, (args: Args) => TensorInfo> = {
+  Conv2DBackpropFilter: counted('Conv2DBackpropFilter', (backend, { x, dy }: { x: TensorInfo; dy: TensorInfo }, attrs: Conv2DBackpropFilterAttrs) =>
+    conv2dBackpropFilter(backend, x, dy, attrs),
+  ),
   Conv2DBackpropInput(args) {
     const backend = args.backend as WasmBackendLike;
     const { dy, filter } = args.inputs as { dy: TensorInfo; filter: TensorInfo };
@@ -107,30 +119,21 @@ const kernelFuncs: Record<TrainingKernelName, (args: Args) => TensorInfo> = {
     count('Conv2DBackpropInput', 'fallback');
     return runOriginal('Conv2DBackpropInput', args) ?? referenceConv2dBackpropInput(backend, dy, filter, attrs);
   },
-  UnsortedSegmentSum(args) {
-    const backend = args.backend as WasmBackendLike;
-    const { x, segmentIds } = args.inputs as { x: TensorInfo; segmentIds: TensorInfo };
-    const { numSegments } = attrsOf<UnsortedSegmentSumAttrs>(args);
-    const { out, path } = unsortedSegmentSum(backend, x, segmentIds, numSegments);
-    count('UnsortedSegmentSum', path);
-    return out;
-  },
-  DepthwiseConv2dNativeBackpropFilter(args) {
-    const backend = args.backend as WasmBackendLike;
-    const { x, dy } = args.inputs as { x: TensorInfo; dy: TensorInfo };
-    const attrs = attrsOf<DepthwiseConv2dNativeBackpropFilterAttrs>(args);
-    const { out, path } = depthwiseBackpropFilter(backend, x, dy, attrs);
-    count('DepthwiseConv2dNativeBackpropFilter', path);
-    return out;
-  },
-  DepthwiseConv2dNativeBackpropInput(args) {
-    const backend = args.backend as WasmBackendLike;
-    const { dy, filter } = args.inputs as { dy: TensorInfo; filter: TensorInfo };
-    const attrs = attrsOf<DepthwiseConv2dNativeBackpropInputAttrs>(args);
-    const { out, path } = depthwiseBackpropInput(backend, dy, filter, attrs);
-    count('DepthwiseConv2dNativeBackpropInput', path);
-    return out;
-  },
+  UnsortedSegmentSum: counted(
+    'UnsortedSegmentSum',
+    (backend, { x, segmentIds }: { x: TensorInfo; segmentIds: TensorInfo }, { numSegments }: UnsortedSegmentSumAttrs) =>
+      unsortedSegmentSum(backend, x, segmentIds, numSegments),
+  ),
+  DepthwiseConv2dNativeBackpropFilter: counted(
+    'DepthwiseConv2dNativeBackpropFilter',
+    (backend, { x, dy }: { x: TensorInfo; dy: TensorInfo }, attrs: DepthwiseConv2dNativeBackpropFilterAttrs) =>
+      depthwiseBackpropFilter(backend, x, dy, attrs),
+  ),
+  DepthwiseConv2dNativeBackpropInput: counted(
+    'DepthwiseConv2dNativeBackpropInput',
+    (backend, { dy, filter }: { dy: TensorInfo; filter: TensorInfo }, attrs: DepthwiseConv2dNativeBackpropInputAttrs) =>
+      depthwiseBackpropInput(backend, dy, filter, attrs),
+  ),
 };
 
 function configFor(name: TrainingKernelName): KernelConfig {

@@ -67,40 +67,36 @@ export function sumAxis(backend: WasmBackendLike, x: TensorInfo, axis: number): 
   return runWasmKernel('Sum', backend, { x }, { axis: [axis], keepDims: false });
 }
 
-/** XNNPACK convolution (NHWC, filter [kh, kw, in, out]) with explicit padding. */
-export function conv2d(
+/** A stride/dilation/explicit-padding NHWC convolution run on backend data. */
+export type NhwcConvolution = (
   backend: WasmBackendLike,
   x: TensorInfo,
   filter: TensorInfo,
   strides: [number, number],
   dilations: [number, number],
   pad: ExplicitPad,
-): TensorInfo {
-  return runWasmKernel('Conv2D', backend, { x, filter }, {
-    strides,
-    dilations,
-    pad,
-    dataFormat: 'NHWC',
-    dimRoundingMode: undefined,
-  } as unknown as NamedAttrMap);
+) => TensorInfo;
+
+function nhwcConvolution(kernelName: 'Conv2D' | 'DepthwiseConv2dNative'): NhwcConvolution {
+  return (backend, x, filter, strides, dilations, pad) =>
+    runWasmKernel(kernelName, backend, { x, filter }, {
+      strides,
+      dilations,
+      pad,
+      dataFormat: 'NHWC',
+      dimRoundingMode: undefined,
+    } as unknown as NamedAttrMap);
 }
 
+/** XNNPACK convolution (NHWC, filter [kh, kw, in, out]) with explicit padding. */
+export const conv2d = nhwcConvolution('Conv2D');
+
 /** XNNPACK depthwise convolution (NHWC, filter [kh, kw, channels, multiplier]) with explicit padding. */
-export function depthwiseConv2d(
-  backend: WasmBackendLike,
-  x: TensorInfo,
-  filter: TensorInfo,
-  strides: [number, number],
-  dilations: [number, number],
-  pad: ExplicitPad,
-): TensorInfo {
-  return runWasmKernel('DepthwiseConv2dNative', backend, { x, filter }, {
-    strides,
-    dilations,
-    pad,
-    dataFormat: 'NHWC',
-    dimRoundingMode: undefined,
-  } as unknown as NamedAttrMap);
+export const depthwiseConv2d = nhwcConvolution('DepthwiseConv2dNative');
+
+/** Constant-zero padding of every axis by [before, after] pairs (wasm's native PadV2). */
+export function zeroPad(backend: WasmBackendLike, x: TensorInfo, paddings: Array<[number, number]>): TensorInfo {
+  return runWasmKernel('PadV2', backend, { x }, { paddings, constantValue: 0 } as unknown as NamedAttrMap);
 }
 
 /**
@@ -110,17 +106,14 @@ export function depthwiseConv2d(
 export function zeroInsert(backend: WasmBackendLike, x: TensorInfo, strideHeight: number, strideWidth: number): TensorInfo {
   const [batch, height, width, channels] = x.shape as [number, number, number, number];
   const expanded = reshape(backend, x, [batch, height, 1, width, 1, channels]);
-  const padded = runWasmKernel('PadV2', backend, { x: expanded }, {
-    paddings: [
-      [0, 0],
-      [0, 0],
-      [0, strideHeight - 1],
-      [0, 0],
-      [0, strideWidth - 1],
-      [0, 0],
-    ],
-    constantValue: 0,
-  } as unknown as NamedAttrMap);
+  const padded = zeroPad(backend, expanded, [
+    [0, 0],
+    [0, 0],
+    [0, strideHeight - 1],
+    [0, 0],
+    [0, strideWidth - 1],
+    [0, 0],
+  ]);
   release(backend, expanded);
   const out = reshape(backend, padded, [batch, height * strideHeight, width * strideWidth, channels]);
   release(backend, padded);
