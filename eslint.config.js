@@ -1,4 +1,5 @@
 import tseslint from 'typescript-eslint';
+import { workspaceImports } from './tools/eslint-rules/workspace-imports.js';
 
 const backendImports = [
   { group: ['@tensorflow/tfjs-backend-*', '@tensorflow/tfjs-node', '@tensorflow/tfjs-node-gpu', '@tensorflow/tfjs'], message: 'Library packages import only @tensorflow/tfjs-core; apps and @gq/runtime choose the backend.' },
@@ -20,8 +21,14 @@ export default tseslint.config(
     },
   },
   {
+    files: ['**/*.ts', '**/*.mts', '**/*.js', '**/*.mjs'],
+    plugins: { gq: { rules: { 'workspace-imports': workspaceImports } } },
+    rules: { 'gq/workspace-imports': 'error' },
+  },
+  {
+    // @gq/runtime chooses backends and runs workers; @gq/training reads datasets and writes checkpoints (Node only).
     files: ['packages/*/src/**/*.ts'],
-    ignores: ['packages/runtime/src/**'],
+    ignores: ['packages/runtime/src/**', 'packages/training/src/**'],
     rules: { 'no-restricted-imports': ['error', { patterns: backendImports }] },
   },
 );

@@ -2,7 +2,7 @@ import * as tf from '@tensorflow/tfjs-core';
 import { createCodebook, gqQuantize, releaseCodebookTensors, type SelectionRule } from '@gq/codebook';
 import { IndexHistogram, largeErrorStats, quantileSorted, rateStats, type LargeErrorBins, type RateStats } from '@gq/metrics';
 import { klBits, reparameterize } from '@gq/tdc';
-import { decodeScores, encodeTestSet, type EncodedChunk, type TrainedModel } from './runs.js';
+import { decodeScores, encodeTestSet, type EncodedChunk, type BenchModel } from './runs.js';
 
 export interface Scores {
   readonly psnr: number;
@@ -48,7 +48,7 @@ async function floatsOf(t: tf.Tensor): Promise<Float32Array> {
  * slack for the Theorem 3.1 comparison (nearest rule; m = 1 only, where a token is one dimension).
  */
 export async function analyseGaussian(
-  model: TrainedModel,
+  model: BenchModel,
   codebookBits: readonly number[] | ((meanRateBits: number) => readonly number[]),
   bins?: LargeErrorBins,
 ): Promise<GaussianAnalysis> {

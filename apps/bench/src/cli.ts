@@ -1,6 +1,7 @@
 import { Command, InvalidArgumentError } from 'commander';
-import { RuntimeError, type BackendName } from '@gq/runtime';
-import { TrainError } from '@gq/train/src/errors.js';
+import { isGqError } from '@gq/core';
+import type { BackendName } from '@gq/runtime';
+
 import { runBench } from './bench.js';
 import { BenchError } from './errors.js';
 import { suiteNames } from './report.js';
@@ -48,7 +49,8 @@ const program = new Command('gq-bench')
   });
 
 program.parseAsync(process.argv).catch((error: unknown) => {
-  if (error instanceof BenchError || error instanceof TrainError || error instanceof RuntimeError) {
+  // Errors of our packages are the user's to fix (an option, a file): one line, no stack trace.
+  if (isGqError(error)) {
     process.stderr.write(`\ngq-bench: ${error.message}\n`);
     process.exit(2);
   }

@@ -4,10 +4,7 @@ import { join } from 'node:path';
 import * as tf from '@tensorflow/tfjs-core';
 import { psnr, ssim } from '@gq/metrics';
 import { useBackend, type BackendName } from '@gq/runtime';
-import type { DataParallelTrainer } from '@gq/runtime/parallel';
-import { resolveConfig, type ConfigInput, type TrainConfig } from '@gq/train/src/config.js';
-import { toModelInput, type ImageSet } from '@gq/train/src/datasets/index.js';
-import { trainRun } from '@gq/train/src/train.js';
+import { methodSpec, resolveConfig, toModelInput, trainRun, TrainedModel, type ConfigInput, type ImageSet, type TrainConfig } from '@gq/training';
 import { BenchError } from './errors.js';
 import type { Arch, SizeProfile } from './sizes.js';
 
@@ -42,7 +39,7 @@ export function benchConfig(ctx: BenchContext, arch: Arch, input: ConfigInput): 
 /** Folder name of a training run: readable, plus a hash of the full configuration so any change trains anew. */
 export function runId(config: TrainConfig): string {
   const hash = createHash('sha256').update(JSON.stringify(config)).digest('hex').slice(0, 10);
-  const dim = ['gq', 'gq-vanilla', 'vq'].includes(config.method) ? `-m${config.dim}` : '';
+  const dim = methodSpec(config.method).choosesTokenDim ? `-m${config.dim}` : '';
   return `${config.arch}-${config.method}-b${config.bits}-c${config.model.zChannels}${dim}-${hash}`;
 }
 
@@ -58,9 +55,10 @@ export interface TrainingRecord {
   readonly finalBitsMean?: number;
 }
 
-export interface TrainedModel {
+/** A trained bench model: its configuration, the model in this thread, the held-out images and how it was trained. */
+export interface BenchModel {
   readonly config: TrainConfig;
-  readonly trainer: DataParallelTrainer;
+  readonly model: TrainedModel;
   readonly test: ImageSet;
   readonly training: TrainingRecord;
 }
@@ -75,10 +73,10 @@ function lastLogLine(runDir: string): { loss: number; bits?: { mean: number } } 
 
 /**
  * Train `config` into `<out>/runs/<runId>` (resuming a partial or complete checkpoint, so a
- * finished model is loaded, not retrained), run `use` on the live trainer, then release it.
- * Evaluation runs in this thread on the context's backend.
+ * finished model is loaded, not retrained), copy the trained model into this thread, run `use`
+ * on it, then release it. Evaluation runs in this thread on the context's backend.
  */
-export async function withTrainedModel<T>(ctx: BenchContext, config: TrainConfig, use: (model: TrainedModel) => Promise<T>): Promise<T> {
+export async function withTrainedModel<T>(ctx: BenchContext, config: TrainConfig, use: (model: BenchModel) => Promise<T>): Promise<T> {
   const id = runId(config);
   const runDir = join(ctx.outDir, 'runs', id);
   ctx.log(`  model ${id}: ${config.steps} steps`);
@@ -90,9 +88,11 @@ export async function withTrainedModel<T>(ctx: BenchContext, config: TrainConfig
     checkpointEvery: Math.max(25, Math.ceil(config.steps / 4)),
     quiet: ctx.quiet,
   });
+  let model: TrainedModel | undefined;
   try {
     if (outcome.interrupted) throw new BenchError('interrupted', `training of ${id} was interrupted at step ${outcome.step}; rerun to resume`);
     if (outcome.trainer.workerCount > 1 || tf.getBackend() !== ctx.backend) await useBackend(ctx.backend);
+    model = await TrainedModel.fromTrainer(config, outcome.trainer);
     const last = lastLogLine(runDir);
     const training: TrainingRecord = {
       runId: id,
@@ -102,13 +102,14 @@ export async function withTrainedModel<T>(ctx: BenchContext, config: TrainConfig
       finalLoss: last?.loss ?? Number.NaN,
       ...(last?.bits !== undefined ? { finalBitsMean: last.bits.mean } : {}),
     };
-    return await use({ config, trainer: outcome.trainer, test: outcome.test, training });
+    return await use({ config, model, test: outcome.test, training });
   } finally {
+    model?.dispose();
     await outcome.trainer.dispose();
   }
 }
 
-/** One chunk of the evaluation set with its posterior moments (from replica 0's encoder). */
+/** One chunk of the evaluation set with its posterior moments. */
 export interface EncodedChunk {
   readonly images: Float32Array;
   readonly imageShape: [number, number, number, number];
@@ -118,27 +119,28 @@ export interface EncodedChunk {
 }
 
 /** Encode the held-out images in chunks: each chunk's μ and raw log σ² in the VAE's latent layout. */
-export async function encodeTestSet(model: TrainedModel, chunk = 64): Promise<EncodedChunk[]> {
-  const { config, trainer, test } = model;
+export async function encodeTestSet(bench: BenchModel, chunk = 64): Promise<EncodedChunk[]> {
+  const { config, model, test } = bench;
   const out: EncodedChunk[] = [];
   for (let start = 0; start < test.count; start += chunk) {
     const count = Math.min(chunk, test.count - start);
     const imageShape: [number, number, number, number] = [count, config.imageSize, config.imageSize, config.imageChannels];
     const images = toModelInput(test, Array.from({ length: count }, (_, i) => start + i), config.imageSize, config.imageChannels);
-    const moments = (await trainer.call('encode', { images, shape: imageShape })) as { mu: Float32Array; logVar: Float32Array; shape: number[] };
-    out.push({ images, imageShape, mu: moments.mu, logVar: moments.logVar, latentShape: moments.shape });
+    const x = tf.tensor4d(images, imageShape);
+    const { mu, logVar } = model.encode(x);
+    try {
+      out.push({ images, imageShape, mu: (await mu.data()) as Float32Array, logVar: (await logVar.data()) as Float32Array, latentShape: mu.shape });
+    } finally {
+      tf.dispose([x, mu, logVar]);
+    }
   }
   return out;
 }
 
 /** Sums of per-image PSNR and SSIM of decode(latent) against the chunk's images. */
-export async function decodeScores(model: TrainedModel, chunk: EncodedChunk, latent: tf.Tensor): Promise<{ psnrSum: number; ssimSum: number }> {
-  const decoded = (await model.trainer.call('decode', { latent: await latent.data(), shape: latent.shape })) as {
-    images: Float32Array;
-    shape: [number, number, number, number];
-  };
+export async function decodeScores(bench: BenchModel, chunk: EncodedChunk, latent: tf.Tensor): Promise<{ psnrSum: number; ssimSum: number }> {
   const x = tf.tensor4d(chunk.images, chunk.imageShape);
-  const y = tf.tensor4d(decoded.images, decoded.shape);
+  const y = bench.model.decode(latent);
   try {
     const p = await psnr(x, y);
     const s = await ssim(x, y);

@@ -1,5 +1,5 @@
 import { join } from 'node:path';
-import type { Evaluation } from '@gq/train/src/evaluate.js';
+import type { Evaluation } from '@gq/training';
 import { machineInfo, type MachineInfo } from './machine.js';
 import { cachedResult, type ClaimCheck, type PlotFile, type SuiteName, type SuiteReport, type Table } from './report.js';
 import type { BenchContext } from './runs.js';

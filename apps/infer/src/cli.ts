@@ -1,9 +1,10 @@
 import { Command, CommanderError, InvalidArgumentError, Option } from 'commander';
+import { isGqError } from '@gq/core';
 import { errorMessage } from './core/errors.js';
 import { backendChoices } from './node/backend.js';
 import { decodeCommand, encodeCommand, infoCommand, roundTripCommand } from './node/commands.js';
 import { fits, type Fit } from './node/images.js';
-import type { Io } from './node/progress.js';
+import type { Io } from './node/io.js';
 
 function positiveInteger(value: string): number {
   const n = Number(value);
@@ -116,7 +117,9 @@ export async function run(argv: readonly string[], io: Io): Promise<number> {
       io.err(`gq: ${failures.join(' ') || error.message}\n`);
       return 2;
     }
-    io.err(`gq: error: ${errorMessage(error)}\n`);
+    // Our errors carry a message written for the user; anything else is a bug, shown with its stack.
+    if (isGqError(error)) io.err(`gq: error: ${error.message}\n`);
+    else io.err(`gq: unexpected error: ${error instanceof Error ? (error.stack ?? error.message) : errorMessage(error)}\n`);
     return 1;
   }
 }

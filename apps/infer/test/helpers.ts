@@ -5,7 +5,7 @@ import sharp from 'sharp';
 import { Tokenizer, packArtifact, toArtifact } from '@gq/tokenizer';
 import { init, type UnetConfig } from '@gq/vae-unet';
 import { seededRandom } from '@gq/test-utils';
-import type { Io } from '../src/node/progress.js';
+import type { Io } from '../src/node/io.js';
 
 /** 16×16 RGB, f = 2, C = 4 (8×8 latent): big enough for SSIM's 11-px window, milliseconds on cpu. */
 export const tinyConfig: UnetConfig = { resolution: 16, inChannels: 3, outChannels: 3, ch: 8, chMult: [1, 2], numResBlocks: 1, attnResolutions: [8], zChannels: 4, numGroups: 4 };

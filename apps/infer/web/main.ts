@@ -1,6 +1,6 @@
 import * as tf from '@tensorflow/tfjs-core';
 import { Tokenizer, writeTokenFile } from '@gq/tokenizer';
-import { errorMessage } from '../src/core/errors.js';
+import { InferError, errorMessage } from '../src/core/errors.js';
 import { roundTrip } from '../src/core/pipeline.js';
 import { toRgba, type Pixels } from '../src/core/pixels.js';
 import { tokenGridPicture } from '../src/core/token-grid.js';
@@ -9,7 +9,7 @@ import { pageBackends, startBrowserBackend, type PageBackend } from './backend.j
 
 function element<T extends HTMLElement>(id: string): T {
   const found = document.getElementById(id);
-  if (found === null) throw new Error(`page is missing #${id}`);
+  if (found === null) throw new InferError('bad-page', `element: the page must have #${id}, got none`);
   return found as T;
 }
 
@@ -69,7 +69,7 @@ async function loadModel(bytes: Uint8Array, name: string): Promise<void> {
   try {
     loaded = await Tokenizer.load(bytes);
   } catch (error) {
-    throw new Error(`${name} is not a usable tokenizer artifact: ${errorMessage(error)}`);
+    throw new InferError('bad-model', `${name} is not a usable tokenizer artifact: ${errorMessage(error)}`, { cause: error });
   }
   tokenizer?.dispose();
   tokenizer = loaded;
@@ -85,9 +85,9 @@ async function loadModelFromUrl(url: string): Promise<void> {
   try {
     response = await fetch(url);
   } catch (error) {
-    throw new Error(`cannot fetch ${url}: ${errorMessage(error)} (a cross-origin URL must allow CORS and CORP)`);
+    throw new InferError('unreadable', `cannot fetch ${url}: ${errorMessage(error)} (a cross-origin URL must allow CORS and CORP)`, { cause: error });
   }
-  if (!response.ok) throw new Error(`cannot fetch ${url}: HTTP ${response.status}`);
+  if (!response.ok) throw new InferError('unreadable', `cannot fetch ${url}: HTTP ${response.status}`);
   await loadModel(new Uint8Array(await response.arrayBuffer()), url.split('/').pop() || url);
 }
 
@@ -98,7 +98,7 @@ async function imagePixels(file: File, width: number, height: number): Promise<P
     // No colour conversion or premultiplication: the bytes the file holds, as the CLI reads them.
     bitmap = await createImageBitmap(file, { colorSpaceConversion: 'none', premultiplyAlpha: 'none' });
   } catch {
-    throw new Error(`${file.name}: not an image this browser can decode (PNG, JPEG, WebP, GIF, AVIF)`);
+    throw new InferError('bad-image', `${file.name}: not an image this browser can decode (PNG, JPEG, WebP, GIF, AVIF)`);
   }
   const canvas = document.createElement('canvas');
   canvas.width = width;
@@ -132,7 +132,7 @@ function showStats(rows: Array<[string, string]>): void {
 
 async function tokenize(file: File, name: string): Promise<void> {
   lastImage = { file, name };
-  if (tokenizer === null) throw new Error('load a tokenizer artifact first (step 1)');
+  if (tokenizer === null) throw new InferError('no-model', 'load a tokenizer artifact first (step 1)');
   const { width, height } = tokenizer.image;
   const pixels = await imagePixels(file, width, height);
   const result = await roundTrip(tokenizer, [pixels]);

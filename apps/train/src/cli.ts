@@ -1,9 +1,7 @@
 import { Command, InvalidArgumentError } from 'commander';
-import { RuntimeError } from '@gq/runtime';
-import { describeBottleneck, methods, rate, resolveConfig } from './config.js';
-import { TrainError } from './errors.js';
-import { trainRun } from './train.js';
-import { evaluateAndExport } from './finish.js';
+import { isGqError } from '@gq/core';
+import { describeBottleneck, evaluateAndExport, methods, rate, resolveConfig, trainRun, TrainError } from '@gq/training';
+import type { BackendName } from '@gq/runtime';
 
 function number(value: string): number {
   const parsed = Number(value);
@@ -72,7 +70,7 @@ const program = new Command('gq-train')
     const outcome = await trainRun(config, {
       outDir: options.out as string,
       workers,
-      backend: options.backend as 'wasm',
+      backend: options.backend as BackendName,
       resume: options.resume as boolean,
       checkpointEvery: options.checkpointEvery as number,
     });
@@ -82,18 +80,16 @@ const program = new Command('gq-train')
         process.exitCode = 130;
         return;
       }
-      await evaluateAndExport(config, outcome, options.out as string, options.backend as string);
+      const finished = await evaluateAndExport(config, outcome, options.out as string, options.backend as BackendName);
+      process.stdout.write(finished.report);
     } finally {
       await outcome.trainer.dispose();
     }
   });
 
 program.parseAsync(process.argv).catch((error: unknown) => {
-  if (error instanceof TrainError || error instanceof RuntimeError) {
-    process.stderr.write(`\ngq-train: ${error.message}\n`);
-    process.exit(2);
-  }
-  if (error instanceof Error && /Error$/.test(error.name) && 'code' in error) {
+  // Errors of our packages are the user's to fix (an option, a file): one line, no stack trace.
+  if (isGqError(error)) {
     process.stderr.write(`\ngq-train: ${error.message}\n`);
     process.exit(2);
   }

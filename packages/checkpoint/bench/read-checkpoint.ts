@@ -1,5 +1,6 @@
-import { readFileSync } from 'node:fs';
-import { readTorchCheckpoint } from '../src/index.js';
+import { readTorchCheckpoint } from '@gq/checkpoint';
+import { readFixtureBytes } from '@gq/test-utils';
+import { benchFlag, medianMs } from '@gq/test-utils/bench';
 import { PickleWriter, torchArchive } from '../test/builders.js';
 
 /*
@@ -9,24 +10,7 @@ import { PickleWriter, torchArchive } from '../test/builders.js';
  * baseline, measured in the same run, is one plain copy of the same file (`Uint8Array.slice`):
  * a reader that copies each tensor once cannot beat it by much.
  */
-function flag(name: string, fallback: number): number {
-  const i = process.argv.indexOf(`--${name}`);
-  return i >= 0 ? Number(process.argv[i + 1]) : fallback;
-}
-
-const runs = flag('runs', 15);
-
-function median(run: () => unknown): number {
-  const times: number[] = [];
-  for (let i = 0; i < 3; i++) run(); // let the JIT settle before timing
-  for (let i = 0; i < runs; i++) {
-    const start = performance.now();
-    run();
-    times.push(performance.now() - start);
-  }
-  times.sort((a, b) => a - b);
-  return times[Math.floor(times.length / 2)]!;
-}
+const runs = benchFlag('runs', 15);
 
 function synthetic(tensorCount: number, rows: number, cols: number, transposed: boolean): Uint8Array {
   const p = new PickleWriter().proto(2).emptyDict().str('state_dict').emptyDict().mark();
@@ -43,8 +27,7 @@ function synthetic(tensorCount: number, rows: number, cols: number, transposed: 
 }
 
 const cases: [string, Uint8Array][] = [
-  // The shared fixtures folder sits beside the repository checkout.
-  ['vit-tiny fixture', new Uint8Array(readFileSync(new URL('../../../../shared/fixtures/vit-tiny/model.ckpt', import.meta.url)))],
+  ['vit-tiny fixture', readFixtureBytes('vit-tiny', 'model.ckpt')],
   ['synthetic 16×[1024,1024] F32', synthetic(16, 1024, 1024, false)],
   ['same, transposed views', synthetic(16, 1024, 1024, true)],
 ];
@@ -53,9 +36,9 @@ console.log(`readTorchCheckpoint, median of ${runs} runs (Node ${process.version
 console.log('case | MiB | copy baseline ms | read ms (CRC on) | ratio | read ms (CRC off) | ratio | MiB/s (CRC off)');
 for (const [name, bytes] of cases) {
   const mib = bytes.length / 2 ** 20;
-  const baseline = median(() => bytes.slice());
-  const checked = median(() => readTorchCheckpoint(bytes));
-  const unchecked = median(() => readTorchCheckpoint(bytes, { verifyCrc: false }));
+  const baseline = await medianMs(() => bytes.slice(), runs);
+  const checked = await medianMs(() => readTorchCheckpoint(bytes), runs);
+  const unchecked = await medianMs(() => readTorchCheckpoint(bytes, { verifyCrc: false }), runs);
   console.log(
     [name, mib.toFixed(2), baseline.toFixed(2), checked.toFixed(2), (checked / baseline).toFixed(1), unchecked.toFixed(2),
       (unchecked / baseline).toFixed(1), (mib / (unchecked / 1000)).toFixed(0)].join(' | '),

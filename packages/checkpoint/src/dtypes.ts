@@ -1,7 +1,7 @@
 import { safetensorsDtypes, type SafetensorsDtype, type TypedArrayFor } from '@gq/safetensors';
 
 /*
- * A checkpoint's tensors are handed on as safetensors entries (@gq/nn reads both through one
+ * A checkpoint's tensors are handed on as safetensors entries (@gq/weights reads both through one
  * path), so the element types, their typed arrays and widths are safetensors' own, not a copy.
  */
 

@@ -1,3 +1,5 @@
+import { gqErrorClass, type GqError, type GqErrorOptions } from '@gq/core';
+
 /**
  * Why a checkpoint was rejected. Every failure of `readTorchCheckpoint` throws a `CheckpointError`
  * with one of these codes; nothing else is thrown for bad input.
@@ -25,14 +27,13 @@ export type CheckpointErrorCode =
   | 'malformed';
 
 /** Error thrown by @gq/checkpoint for malformed, unsupported or unsafe checkpoints and bad options. */
-export class CheckpointError extends Error {
-  readonly code: CheckpointErrorCode;
-  constructor(code: CheckpointErrorCode, message: string) {
-    super(message);
-    this.name = 'CheckpointError';
-    this.code = code;
-  }
-}
+export const CheckpointError = gqErrorClass('CheckpointError', '@gq/checkpoint') as new (
+  code: CheckpointErrorCode,
+  message: string,
+  options?: GqErrorOptions,
+) => CheckpointError;
+/** An instance of `CheckpointError`; its `code` is always a `CheckpointErrorCode`. */
+export type CheckpointError = GqError & { readonly code: CheckpointErrorCode };
 
 /** Throw a `CheckpointError` whose message starts with the public function's name. */
 export function fail(code: CheckpointErrorCode, message: string): never {

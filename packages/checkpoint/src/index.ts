@@ -1,6 +1,5 @@
 export { CheckpointError } from './errors.js';
 export type { CheckpointErrorCode } from './errors.js';
-export { checkpointDtypes } from './dtypes.js';
 export type { CheckpointDtype, CheckpointTensor, CheckpointTypedArray, CheckpointTypedArrayFor } from './dtypes.js';
 export { allowedGlobals } from './allow-list.js';
 export { readTorchCheckpoint } from './read-checkpoint.js';

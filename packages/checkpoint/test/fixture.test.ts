@@ -1,10 +1,11 @@
 import { describe, expect, it } from 'vitest';
 import { readTorchCheckpoint } from '@gq/checkpoint';
 import { readFixtureBytes, readFixtureJson, readFixtureTensors } from '@gq/test-utils';
+import { parseSafetensors } from '@gq/safetensors';
 
 describe('readTorchCheckpoint on the vit-tiny Lightning checkpoint', () => {
   const bytes = readFixtureBytes('vit-tiny', 'model.ckpt');
-  const reference = readFixtureTensors('vit-tiny', 'model.safetensors');
+  const reference = readFixtureTensors(parseSafetensors, 'vit-tiny', 'model.safetensors');
 
   it('reproduces every tensor of model.safetensors bit for bit, same keys, dtypes and shapes', () => {
     const checkpoint = readTorchCheckpoint(bytes);

@@ -1,5 +1,6 @@
 import { describe, expect, it } from 'vitest';
-import { allowedGlobals, checkpointDtypes, readTorchCheckpoint, type CheckpointTensor } from '@gq/checkpoint';
+import { allowedGlobals, readTorchCheckpoint, type CheckpointTensor } from '@gq/checkpoint';
+import { checkpointDtypes } from '@gq/checkpoint/internal';
 import { seededRandom } from '@gq/test-utils';
 import { PickleWriter, float32Bytes, torchArchive } from './builders.js';
 

@@ -1,7 +1,8 @@
 import * as tf from '@tensorflow/tfjs-core';
-import { useBackend } from '@gq/runtime';
+import { LOG_VAR_MAX, LOG_VAR_MIN } from '@gq/core';
+import { setupBackend } from '@gq/test-utils';
 import { createCodebook, gqSearch, gqSearchCpu, wasmSimdSupported, type Codebook, type CpuSearchStats } from '@gq/codebook';
-import { CpuSearchPool } from './cpu-search-pool.js';
+import { ParallelSearch } from '@gq/runtime/parallel';
 
 /*
  * GQ search speed, N = 1024 queries against K = 65 536 codewords of m = 16, in one run:
@@ -55,7 +56,7 @@ function naiveSearch(mu: tf.Tensor2D, logVar: tf.Tensor2D, codebook: tf.Tensor2D
     parts.push(
       tf.tidy(() => {
         const m = tf.expandDims(tf.slice(mu, [start, 0], [count, -1]), 1);
-        const lv = tf.expandDims(tf.clipByValue(tf.slice(logVar, [start, 0], [count, -1]), -30, 20), 1);
+        const lv = tf.expandDims(tf.clipByValue(tf.slice(logVar, [start, 0], [count, -1]), LOG_VAR_MIN, LOG_VAR_MAX), 1);
         const c = tf.expandDims(codebook, 0);
         const logPosterior = tf.sub(tf.mul(tf.div(tf.square(tf.sub(c, m)), tf.exp(lv)), -0.5), tf.add(tf.mul(lv, 0.5), halfLog2Pi));
         const logPrior = tf.sub(tf.mul(tf.square(c), -0.5), halfLog2Pi);
@@ -83,8 +84,8 @@ async function main(): Promise<void> {
   console.log(`createCodebook sobol 65536x16: ${((performance.now() - start) / 1000).toFixed(3)} s`);
   const { mu, logVar } = queries(ROWS, DIM, 1);
 
-  const info = await useBackend('wasm');
-  console.log(`backend: ${info.name} (${info.detail})`);
+  await setupBackend('wasm');
+  console.log(`backend: ${tf.getBackend()}`);
   const muTensor = tf.tensor2d(mu, [ROWS, DIM]);
   const logVarTensor = tf.tensor2d(logVar, [ROWS, DIM]);
   (await gqSearch(muTensor, logVarTensor, codebook, { beta: BETA })).dispose();
@@ -102,14 +103,14 @@ async function main(): Promise<void> {
   const simd1 = await time(() => gqSearchCpu(mu, logVar, codebook, { beta: BETA, stats }), 3);
   const js1 = await time(() => gqSearchCpu(mu, logVar, codebook, { beta: BETA, algorithm: 'exhaustive-js' }), 1);
   const spec = { size: SIZE, dim: DIM, seed: 42, method: 'sobol' } as const;
-  const simdPool = await CpuSearchPool.create(2, spec, 'ts', process.env.GQ_BENCH_WORKER);
-  const simd2 = await time(() => simdPool.search(mu, logVar, DIM, BETA), 3);
+  const simdPool = await ParallelSearch.create(spec, { threads: 2 });
+  const simd2 = await time(() => simdPool.search(mu, logVar, { beta: BETA }), 3);
   await simdPool.close();
-  const jsPool = await CpuSearchPool.create(2, spec, 'ts-js', process.env.GQ_BENCH_WORKER);
-  const js2 = await time(() => jsPool.search(mu, logVar, DIM, BETA), 1);
+  const jsPool = await ParallelSearch.create(spec, { threads: 2, algorithm: 'exhaustive-js' });
+  const js2 = await time(() => jsPool.search(mu, logVar, { beta: BETA }), 1);
   await jsPool.close();
-  const wasmPool = await CpuSearchPool.create(2, spec, 'wasm', process.env.GQ_BENCH_WORKER);
-  const wasm2 = await time(() => wasmPool.search(mu, logVar, DIM, BETA));
+  const wasmPool = await ParallelSearch.create(spec, { threads: 2, engine: 'tfjs', backend: 'wasm' });
+  const wasm2 = await time(() => wasmPool.search(mu, logVar, { beta: BETA }));
   await wasmPool.close();
 
   const chunk = 32; // [32, 65536, 16] float32 = 128 MiB per intermediate, within the wasm heap

@@ -1,9 +1,6 @@
+import { gqErrorClass, type GqError } from '@gq/core';
+
 /** Error thrown by @gq/codebook, with a stable machine-readable `code`. */
-export class CodebookError extends Error {
-  readonly code: string;
-  constructor(code: string, message: string) {
-    super(message);
-    this.name = 'CodebookError';
-    this.code = code;
-  }
-}
+export const CodebookError = gqErrorClass('CodebookError', '@gq/codebook');
+/** An error thrown by @gq/codebook: a `GqError` whose `source` is `'@gq/codebook'`. */
+export type CodebookError = GqError;

@@ -1,7 +1,15 @@
 import * as tf from '@tensorflow/tfjs-core';
 import type { Codebook } from './codebook.js';
+import {
+  isLatentLayout,
+  latentRowsToTokens,
+  latentToTokens,
+  tokensPerPosition,
+  tokensToLatent,
+  tokensToLatentRows,
+  type LatentLayout,
+} from '@gq/core';
 import { CodebookError } from './errors.js';
-import { latentRowsToTokens, latentToTokens, tokensPerPosition, tokensToLatent, tokensToLatentRows, type LatentLayout } from './layout.js';
 import { resolveSelection, type SelectionOptions } from './query.js';
 import { gqSearchCpu } from './search-cpu.js';
 import { assertFiniteTensor, chunkRows, DEFAULT_MEMORY_BUDGET_BYTES, deviceTables, searchTensors } from './search-tf.js';
@@ -9,6 +17,7 @@ import { assertFiniteTensor, chunkRows, DEFAULT_MEMORY_BUDGET_BYTES, deviceTable
 /** Which search implementation `gqQuantize` uses; all return the same indices up to float32 near-ties. */
 export type SearchPath = 'auto' | 'tfjs' | 'cpu';
 
+/** Options of `gqQuantize`. */
 export interface QuantizeOptions extends SelectionOptions {
   /** Channel grouping of the latent (default `'strided'`, the reference implementation's). */
   readonly layout?: LatentLayout;
@@ -22,11 +31,20 @@ export interface QuantizeOptions extends SelectionOptions {
   readonly memoryBudgetBytes?: number;
 }
 
+/** What `gqQuantize` returns; the caller disposes both tensors. */
 export interface QuantizeResult {
   /** [B, h, w, G] or [B, L, G] int32 codeword indices. */
   readonly indices: tf.Tensor;
   /** Dequantised latent, the shape of mu, float32. */
   readonly zq: tf.Tensor;
+}
+
+/** The layout option, validated here so a bad one throws this package's error. */
+export function resolveLayout(fn: string, layout: unknown = 'strided'): LatentLayout {
+  if (!isLatentLayout(layout)) {
+    throw new CodebookError('bad-layout', `${fn}: layout must be 'strided' or 'contiguous', got ${JSON.stringify(layout)}`);
+  }
+  return layout;
 }
 
 function checkLatent(fn: string, name: string, x: tf.Tensor): void {
@@ -53,7 +71,7 @@ export async function gqQuantize(
 ): Promise<QuantizeResult> {
   const fn = 'gqQuantize';
   const selection = resolveSelection(fn, options);
-  const layout = options.layout ?? 'strided';
+  const layout = resolveLayout(fn, options.layout);
   const budget = options.memoryBudgetBytes ?? DEFAULT_MEMORY_BUDGET_BYTES;
   chunkRows(fn, codebook.size, budget);
   checkLatent(fn, 'mu', mu);
@@ -160,7 +178,7 @@ export async function dequantize(
   const fn = 'dequantize';
   if (indices.dtype !== 'int32') throw new CodebookError('bad-dtype', `${fn}: indices must be int32, got ${indices.dtype}`);
   if (indices.rank < 1) throw new CodebookError('bad-rank', `${fn}: indices must have rank ≥ 1 ([..., G]), got a scalar`);
-  const layout = options.layout ?? 'strided';
+  const layout = resolveLayout(fn, options.layout);
   const groups = indices.shape[indices.rank - 1]!;
   const data = await indices.data();
   for (let i = 0; i < data.length; i++) checkIndex(fn, data[i]!, i, codebook.size);

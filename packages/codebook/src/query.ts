@@ -1,18 +1,16 @@
+import { LOG_VAR_MAX, LOG_VAR_MIN } from '@gq/core';
 import { CodebookError } from './errors.js';
 
 /** Selection rule: `'gq'` (β and σ as given) or `'nearest'` (β = 0, σ := 1: Euclidean nearest neighbour). */
 export type SelectionRule = 'gq' | 'nearest';
 
+/** How a codeword is selected: the GQ rule with prior weight β, or plain nearest neighbour. */
 export interface SelectionOptions {
   /** Prior weight β (the paper's ω), finite, default 1. Ignored by `rule: 'nearest'`. */
   readonly beta?: number;
   /** Default `'gq'`. */
   readonly rule?: SelectionRule;
 }
-
-/** Log-variance clamp of ALGORITHMS.md §1: keeps σ⁻² ≤ e^30, so float32 cannot overflow. */
-export const LOG_VAR_MIN = -30;
-export const LOG_VAR_MAX = 20;
 
 export interface ResolvedSelection {
   readonly beta: number;

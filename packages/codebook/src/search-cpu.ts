@@ -9,6 +9,7 @@ const QUERY_BLOCK = 8;
 /** Codewords per tile: 256 rows of ≤ 64 float64 features (≤ 128 KiB) stay cache-resident across query blocks. */
 const CODEWORD_TILE = 256;
 
+/** Options of `gqSearchCpu`. */
 export interface CpuSearchOptions extends SelectionOptions {
   /** First token row to search (default 0). With `rowEnd`, lets callers split work across threads. */
   readonly rowStart?: number;
@@ -40,6 +41,7 @@ export interface CpuSearchStats {
   float64Rows?: number;
 }
 
+/** Which scan `gqSearchCpu` runs; every choice returns the float64 scan's indices (see `CpuSearchOptions.algorithm`). */
 export type CpuSearchAlgorithm = 'auto' | 'exhaustive' | 'exhaustive-simd' | 'exhaustive-js' | 'sorted';
 
 const ALGORITHMS: readonly CpuSearchAlgorithm[] = ['auto', 'exhaustive', 'exhaustive-simd', 'exhaustive-js', 'sorted'];

@@ -1,11 +1,13 @@
 import * as tf from '@tensorflow/tfjs-core';
 import type { Codebook } from './codebook.js';
 import { CodebookError } from './errors.js';
-import { LOG_VAR_MAX, LOG_VAR_MIN, resolveSelection, type SelectionOptions } from './query.js';
+import { LOG_VAR_MAX, LOG_VAR_MIN } from '@gq/core';
+import { resolveSelection, type SelectionOptions } from './query.js';
 
 /** Default bound on the [rows, K] float32 score block of one chunk: 64 MiB (N = 256 at K = 2^16). */
 export const DEFAULT_MEMORY_BUDGET_BYTES = 64 * 1024 * 1024;
 
+/** Options of `gqSearch` (the tfjs path). */
 export interface TfSearchOptions extends SelectionOptions {
   /** Bytes allowed for one chunk's [rows, K] float32 scores (default 64 MiB; at least one row). */
   readonly memoryBudgetBytes?: number;

@@ -1,5 +1,6 @@
 import { CodebookError } from './errors.js';
 
+/** Codebook usage of an index set (`usageStats`). */
 export interface UsageStats {
   /** Number of indices counted. */
   readonly total: number;

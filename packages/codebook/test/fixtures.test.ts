@@ -1,5 +1,6 @@
 import * as tf from '@tensorflow/tfjs-core';
 import { beforeAll, describe, expect, it } from 'vitest';
+import { parseSafetensors } from '@gq/safetensors';
 import { readFixtureTensors, setupBackend } from '@gq/test-utils';
 import { codebookFromValues, dequantize, gqQuantize, gqSearch, gqSearchCpu, type Codebook, type SearchPath } from '@gq/codebook';
 
@@ -10,7 +11,7 @@ import { codebookFromValues, dequantize, gqQuantize, gqSearch, gqSearchCpu, type
  */
 
 type Entry = { data: ArrayLike<number>; shape: readonly number[] };
-const search = readFixtureTensors('gq-search', 'search_K256_m4_N64.safetensors') as Map<string, Entry>;
+const search = readFixtureTensors(parseSafetensors, 'gq-search', 'search_K256_m4_N64.safetensors') as Map<string, Entry>;
 const get = (map: Map<string, Entry>, name: string): Entry => {
   const entry = map.get(name);
   if (entry === undefined) throw new Error(`fixture tensor ${name} missing`);
@@ -85,7 +86,7 @@ describe('search_K256_m4_N64 (reference indices)', () => {
 
 describe('layout fixtures (strided grouping, G = 2, m = 4)', () => {
   it.each(['cpu', 'tfjs'] as const)('layout_blc_K256_m4 via gqQuantize (path %s)', async (path: SearchPath) => {
-    const fixture = readFixtureTensors('gq-search', 'layout_blc_K256_m4.safetensors') as Map<string, Entry>;
+    const fixture = readFixtureTensors(parseSafetensors, 'gq-search', 'layout_blc_K256_m4.safetensors') as Map<string, Entry>;
     const z = tf.tensor3d(new Float32Array(get(fixture, 'z').data), [2, 6, 16]);
     const [mu, logVar] = tf.split(z, 2, 2);
     for (const [suffix, beta] of [
@@ -106,7 +107,7 @@ describe('layout fixtures (strided grouping, G = 2, m = 4)', () => {
   });
 
   it.each(['cpu', 'tfjs'] as const)('layout_bchw_K256_m4 (NCHW → NHWC) via gqQuantize (path %s)', async (path: SearchPath) => {
-    const fixture = readFixtureTensors('gq-search', 'layout_bchw_K256_m4.safetensors') as Map<string, Entry>;
+    const fixture = readFixtureTensors(parseSafetensors, 'gq-search', 'layout_bchw_K256_m4.safetensors') as Map<string, Entry>;
     // PyTorch NCHW [2, 16, 3, 4] → NHWC [2, 3, 4, 16]; μ is channels 0..7, log-variance 8..15.
     const z = tf.transpose(tf.tensor4d(new Float32Array(get(fixture, 'z').data), [2, 16, 3, 4]), [0, 2, 3, 1]);
     const [mu, logVar] = tf.split(z, 2, 3);

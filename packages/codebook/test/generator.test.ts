@@ -1,15 +1,7 @@
 import { createHash } from 'node:crypto';
 import { describe, expect, it } from 'vitest';
-import {
-  CodebookError,
-  codebookFromValues,
-  codebookSpec,
-  createCodebook,
-  detLog,
-  philox4x32,
-  ppnd16,
-  uniformFromWords,
-} from '@gq/codebook';
+import { CodebookError, codebookFromValues, codebookSpec, createCodebook } from '@gq/codebook';
+import { detLog, philox4x32, ppnd16, uniformFromWords } from '@gq/codebook/internal';
 
 const hex = (words: Uint32Array): string[] => [...words].map((w) => w.toString(16).padStart(8, '0'));
 

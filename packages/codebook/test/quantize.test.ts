@@ -1,19 +1,8 @@
 import * as tf from '@tensorflow/tfjs-core';
 import { beforeAll, describe, expect, it } from 'vitest';
 import { seededNormal, setupBackend, tensorGrowth } from '@gq/test-utils';
-import {
-  CodebookError,
-  createCodebook,
-  dequantize,
-  dequantizeRows,
-  gqQuantize,
-  gqSearchCpu,
-  latentRowsToTokens,
-  latentToTokens,
-  releaseCodebookTensors,
-  tokensToLatent,
-  tokensToLatentRows,
-} from '@gq/codebook';
+import { latentRowsToTokens } from '@gq/core';
+import { CodebookError, createCodebook, dequantize, dequantizeRows, gqQuantize, gqSearchCpu, releaseCodebookTensors } from '@gq/codebook';
 
 beforeAll(async () => {
   await setupBackend('cpu');
@@ -24,22 +13,6 @@ function randomLatent(shape: number[], seed: number, scale = 1, offset = 0): tf.
   const size = shape.reduce((a, b) => a * b, 1);
   return tf.tensor(Float32Array.from({ length: size }, () => offset + scale * normal()), shape);
 }
-
-describe('layouts', () => {
-  it('strided puts token g, dimension d in channel d·G + g; contiguous in g·m + d', async () => {
-    // One position, G = 3 tokens of m = 2: channel c holds value c.
-    const latent = tf.tensor3d([[[0, 1, 2, 3, 4, 5]]]);
-    const strided = latentToTokens(latent, { dim: 2, layout: 'strided' });
-    const contiguous = latentToTokens(latent, { dim: 2, layout: 'contiguous' });
-    expect(Array.from(await strided.data())).toEqual([0, 3, 1, 4, 2, 5]);
-    expect(Array.from(await contiguous.data())).toEqual([0, 1, 2, 3, 4, 5]);
-    expect(Array.from(latentRowsToTokens(new Float32Array([0, 1, 2, 3, 4, 5]), 6, { dim: 2 }))).toEqual([0, 3, 1, 4, 2, 5]);
-    const back = tokensToLatent(strided, [1, 1, 6], { dim: 2 });
-    expect(Array.from(await back.data())).toEqual([0, 1, 2, 3, 4, 5]);
-    expect(Array.from(tokensToLatentRows(new Float32Array([0, 3, 1, 4, 2, 5]), 6, { dim: 2 }))).toEqual([0, 1, 2, 3, 4, 5]);
-    tf.dispose([latent, strided, contiguous, back]);
-  });
-});
 
 describe('gqQuantize', () => {
   const codebook = createCodebook({ size: 1024, dim: 4, seed: 11, method: 'sobol' });
@@ -104,6 +77,14 @@ describe('gqQuantize', () => {
     }
     await expect(gqQuantize(mu, null, codebook, { path: 'gpu' as never })).rejects.toThrow(expect.objectContaining({ code: 'bad-path' }));
     await expect(gqQuantize(tf.zeros([8]), null, codebook)).rejects.toThrow(expect.objectContaining({ code: 'bad-rank' }));
+    // Layouts live in @gq/core; gqQuantize validates the option itself, so the error stays a CodebookError.
+    await expect(gqQuantize(mu, null, codebook, { layout: 'rows' as never })).rejects.toThrow(CodebookError);
+    await expect(gqQuantize(mu, null, codebook, { layout: 'rows' as never })).rejects.toThrow(
+      `gqQuantize: layout must be 'strided' or 'contiguous', got "rows"`,
+    );
+    await expect(dequantize(tf.zeros([1, 2], 'int32'), codebook, { layout: 'rows' as never })).rejects.toThrow(
+      expect.objectContaining({ name: 'CodebookError', code: 'bad-layout' }),
+    );
     tf.dispose([mu, bad, nan, empty, ints]);
   });
 

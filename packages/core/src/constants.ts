@@ -6,6 +6,7 @@ export const BITS_PER_NAT = 1.4426950408889634;
  * finite in float32; the lower end keeps σ⁻² = exp(−ℓ) ≤ e³⁰ ≈ 1.1e13, far from float32 overflow.
  */
 export const LOG_VAR_MIN = -30;
+/** Upper end of the log σ² clamp (see `LOG_VAR_MIN`). */
 export const LOG_VAR_MAX = 20;
 /** `[LOG_VAR_MIN, LOG_VAR_MAX]` as a pair. */
 export const LOG_VAR_RANGE = [LOG_VAR_MIN, LOG_VAR_MAX] as const;

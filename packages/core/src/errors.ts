@@ -1,5 +1,6 @@
 const brand = Symbol.for('@gq/core/GqError');
 
+/** Options of a `GqError` (and of every package error class). */
 export interface GqErrorOptions {
   /** The error this one wraps (kept for debugging; not part of the message). */
   readonly cause?: unknown;
@@ -48,3 +49,8 @@ export function gqErrorClass(name: string, source: string): GqErrorClass {
   };
   return named[name]!;
 }
+
+/** Error thrown by @gq/core (layouts, statistics handles), with a stable machine-readable `code`. */
+export const CoreError = gqErrorClass('CoreError', '@gq/core');
+/** An error thrown by @gq/core: a `GqError` whose `source` is `'@gq/core'`. */
+export type CoreError = GqError;

@@ -1,4 +1,4 @@
-export { GqError, isGqError, gqErrorClass } from './errors.js';
+export { GqError, isGqError, gqErrorClass, CoreError } from './errors.js';
 export type { GqErrorOptions, GqErrorClass } from './errors.js';
 export {
   BITS_PER_NAT,
@@ -10,3 +10,18 @@ export {
   VANILLA_KL_WEIGHT,
 } from './constants.js';
 export { pixelToUnit, unitToPixel, pixelsToUnit, unitToPixels } from './pixels.js';
+export {
+  isLatentLayout,
+  tokensPerPosition,
+  latentToTokens,
+  tokensToLatent,
+  latentRowsToTokens,
+  tokensToLatentRows,
+} from './layout.js';
+export type { LatentLayout, TokenGrouping } from './layout.js';
+export { constantOf, straightThrough, stopGradient } from './gradient.js';
+export { createRng, seededUniform } from './rng.js';
+export type { Rng } from './rng.js';
+export { TensorStats } from './stats-handle.js';
+export type { StatsHandle, TensorStatsValues } from './stats-handle.js';
+export type { Quantizer, TrainableQuantizer, QuantizerKind, QuantizeOptions, QuantizeResult } from './quantizer.js';

@@ -1,5 +1,5 @@
 import { describe, expect, it } from 'vitest';
-import { GqError, isGqError, pixelToUnit, unitToPixel, pixelsToUnit, unitToPixels, VANILLA_KL_WEIGHT } from '../src/index.js';
+import { GqError, isGqError, pixelToUnit, unitToPixel, pixelsToUnit, unitToPixels, VANILLA_KL_WEIGHT } from '@gq/core';
 
 describe('GqError', () => {
   it('carries code, source and cause; isGqError recognises it and nothing else', () => {
@@ -49,7 +49,7 @@ describe('pixel mapping', () => {
 
 describe('gqErrorClass', () => {
   it('defines a named GqError subclass that packages tell apart', async () => {
-    const { gqErrorClass } = await import('../src/index.js');
+    const { gqErrorClass } = await import('@gq/core');
     const AError = gqErrorClass('AError', '@gq/a');
     const BError = gqErrorClass('BError', '@gq/b');
     const a = new AError('bad-option', 'f: x must be > 0, got -1');

@@ -9,7 +9,7 @@ import {
   psnr,
   ssim,
   theorem31Bound,
-} from '../src/index.js';
+} from '@gq/metrics';
 import { ssimOracle, type Image64 } from '../test/oracle.js';
 
 /*

@@ -3,6 +3,7 @@ import { MetricsError } from './errors.js';
 /** Dense counts up to this K (64 MiB of Uint32); a Map above it, where most codes stay unused. */
 const DENSE_LIMIT = 2 ** 24;
 
+/** Codebook usage of a set of token indices (`codebookStats`). */
 export interface CodebookStats {
   /** K. */
   readonly codebookSize: number;

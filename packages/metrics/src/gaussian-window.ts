@@ -1,5 +1,6 @@
 /** Taps of the SSIM window: 11 samples of a σ = 1.5 Gaussian at k = −5..5. */
 export const SSIM_WINDOW_SIZE = 11;
+/** σ of the SSIM Gaussian window, in pixels (the reference SSIM’s 1.5). */
 export const SSIM_WINDOW_SIGMA = 1.5;
 
 /**

@@ -6,7 +6,7 @@ export type { PsnrOptions, PsnrResult } from './psnr.js';
 export { ssim } from './ssim.js';
 export type { SsimOptions, SsimResult } from './ssim.js';
 export { msSsim, MS_SSIM_WEIGHTS, MS_SSIM_MIN_SIDE } from './ms-ssim.js';
-export { gaussianTaps, SSIM_WINDOW_SIZE, SSIM_WINDOW_SIGMA } from './gaussian-window.js';
+export { SSIM_WINDOW_SIZE, SSIM_WINDOW_SIGMA } from './gaussian-window.js';
 export { IndexHistogram, codebookStats, codebookUsage, indexEntropy, perplexity } from './codebook-usage.js';
 export type { CodebookStats } from './codebook-usage.js';
 export { RateAccumulator, rateStats, quantileSorted } from './rate-stats.js';
@@ -15,8 +15,6 @@ export { MomentAccumulator } from './moments.js';
 export type { GaussianMoments } from './moments.js';
 export { frechetDistance, frechetDistanceFromMoments } from './frechet.js';
 export type { FeatureMatrix, FeatureSource } from './frechet.js';
-export { symmetricEigen } from './symmetric-eigen.js';
-export type { SymmetricEigen } from './symmetric-eigen.js';
 export {
   largeErrorStats,
   LargeErrorBins,

@@ -1,4 +1,5 @@
 import * as tf from '@tensorflow/tfjs-core';
+import { LOG_VAR_MAX, LOG_VAR_MIN } from '@gq/core';
 import { MetricsError } from './errors.js';
 
 const SQRT_2_OVER_PI = Math.sqrt(2 / Math.PI);
@@ -34,11 +35,13 @@ export function slackNats(codebookSize: number, rateBits: number): number {
   return Math.log(codebookSize) - rateBits * Math.LN2;
 }
 
+/** Options of `largeErrorStats`. */
 export interface LargeErrorOptions {
   /** Dimensions per token m; tokens are runs of m consecutive entries of the last axis. Default 1. */
   readonly tokenDim?: number;
 }
 
+/** How often GQ lands at least one σ away from μ (`largeErrorStats`). */
 export interface LargeErrorStats {
   /** Scalar latent dimensions compared. */
   readonly dims: number;
@@ -85,7 +88,7 @@ export async function largeErrorStats(
     throw new MetricsError('bad-shape', `${fn}: last dimension must be divisible by tokenDim=${tokenDim}, got shape [${mu.shape.join(',')}]`);
   }
   const [counts, nonFinite] = tf.tidy(() => {
-    const sigma = tf.exp(tf.mul(tf.clipByValue(logVar, -30, 20), 0.5));
+    const sigma = tf.exp(tf.mul(tf.clipByValue(logVar, LOG_VAR_MIN, LOG_VAR_MAX), 0.5));
     const error = tf.abs(tf.sub(zq, mu));
     const large = tf.cast(tf.greaterEqual(error, sigma), 'int32');
     const bad = tf.sum(tf.cast(tf.logicalNot(tf.isFinite(tf.add(error, tf.abs(logVar)))), 'int32'));
@@ -109,6 +112,7 @@ export async function largeErrorStats(
   return { dims, largeErrors, probability: largeErrors / dims, tokenDim, perToken };
 }
 
+/** One bin of `LargeErrorBins`: tokens grouped by slack t = ln K − R. */
 export interface LargeErrorBin {
   /** Bin edges in nats of slack t = ln K − R. */
   readonly lower: number;
@@ -125,6 +129,7 @@ export interface LargeErrorBin {
   readonly bound: number | null;
 }
 
+/** One batch added to `LargeErrorBins`: per-token rates and large-error counts. */
 export interface LargeErrorBatch {
   /** [N] per-token rates R_u in bits. */
   readonly rates: ArrayLike<number>;

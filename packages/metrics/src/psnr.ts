@@ -3,11 +3,13 @@ import { MetricsError } from './errors.js';
 import { imagePair, resolveRange, type DataRange } from './image-input.js';
 import { meanOf, type ImageMetric } from './result.js';
 
+/** Options of `psnr`. */
 export interface PsnrOptions {
   /** Pixel range of the inputs; default `[-1, 1]` (the reference's `(v + 1)·127.5` mapping). */
   readonly dataRange?: DataRange;
 }
 
+/** What `psnr` returns: per-image PSNR in dB, their mean, and the per-image MSE. */
 export interface PsnrResult extends ImageMetric {
   /** Per-image mean squared error on the [0, 255] scale. */
   readonly mse: Float64Array;

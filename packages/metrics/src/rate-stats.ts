@@ -1,14 +1,17 @@
+import { BAND_HALF_WIDTH } from '@gq/core';
 import { MetricsError } from './errors.js';
 
+/** Options of `rateStats` and `RateAccumulator`. */
 export interface RateStatsOptions {
   /** Target rate T in bits; enables `inBandFraction`. */
   readonly target?: number;
-  /** Band half-width α in bits around T (inclusive on both ends); default 0.5. */
+  /** Band half-width α in bits around T (inclusive on both ends); default `BAND_HALF_WIDTH` from @gq/core (0.5). */
   readonly tolerance?: number;
   /** Histogram bin width in bits; bins are [k·w, (k+1)·w). Default 0.25. */
   readonly binWidth?: number;
 }
 
+/** A fixed-width histogram of rates in bits. */
 export interface RateHistogram {
   readonly binWidth: number;
   /** Lower edge of the first bin (a multiple of binWidth). */
@@ -17,6 +20,7 @@ export interface RateHistogram {
   readonly counts: readonly number[];
 }
 
+/** Summary of per-token rates in bits (`rateStats`, `RateAccumulator`). */
 export interface RateStats {
   readonly count: number;
   readonly mean: number;
@@ -64,7 +68,7 @@ export class RateAccumulator {
   constructor(options: RateStatsOptions = {}) {
     const fn = 'RateAccumulator';
     this.target = options.target === undefined ? null : finiteOption(fn, 'target', options.target, false);
-    this.tolerance = finiteOption(fn, 'tolerance', options.tolerance ?? 0.5, false);
+    this.tolerance = finiteOption(fn, 'tolerance', options.tolerance ?? BAND_HALF_WIDTH, false);
     this.binWidth = finiteOption(fn, 'binWidth', options.binWidth ?? 0.25, true);
   }
 

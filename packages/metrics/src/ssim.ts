@@ -9,6 +9,7 @@ const K2 = 0.03;
 /** Default bound on the moment stack (5 maps per image) per device step: 2^22 values, 16 MiB. */
 const VALUES_PER_STEP = 1 << 22;
 
+/** Options of `ssim` (and `msSsim`). */
 export interface SsimOptions {
   /** Pixel range of the inputs; default `[-1, 1]` (the reference's `(v + 1)·127.5` mapping). */
   readonly dataRange?: DataRange;
@@ -19,6 +20,7 @@ export interface SsimOptions {
   readonly chunkSize?: number;
 }
 
+/** What `ssim` and `msSsim` return: per-image and per-channel values and their mean. */
 export interface SsimResult extends ImageMetric {
   /** Per-image, per-channel SSIM, row-major [B, C]. */
   readonly perChannel: Float64Array;

@@ -1,4 +1,5 @@
 import { describe, expect, it } from 'vitest';
+import { isGqError } from '@gq/core';
 import { seededRandom } from '@gq/test-utils';
 import { IndexHistogram, MetricsError, codebookStats, codebookUsage, indexEntropy, perplexity } from '@gq/metrics';
 
@@ -76,6 +77,8 @@ describe('codebook statistics', () => {
         f();
       } catch (e) {
         expect(e).toBeInstanceOf(MetricsError);
+        expect(isGqError(e)).toBe(true);
+        expect(e).toMatchObject({ name: 'MetricsError', source: '@gq/metrics' });
         return (e as MetricsError).code;
       }
       return 'no error';

@@ -6,9 +6,9 @@ import {
   MomentAccumulator,
   frechetDistance,
   frechetDistanceFromMoments,
-  symmetricEigen,
   type GaussianMoments,
 } from '@gq/metrics';
+import { symmetricEigen } from '@gq/metrics/internal';
 
 beforeAll(async () => {
   await setupBackend('cpu');

@@ -1,15 +1,6 @@
-/** Error thrown by @gq/nn, with a stable machine-readable `code`. */
-export class NnError extends Error {
-  readonly code: string;
-  constructor(code: string, message: string) {
-    super(message);
-    this.name = 'NnError';
-    this.code = code;
-  }
-}
+import { gqErrorClass, type GqError } from '@gq/core';
 
-/**
- * The error class of a package built on @gq/nn. Helpers that validate on that package's behalf take
- * one, so a caller's users see its own error type and code instead of NnError.
- */
-export type ErrorClass = new (code: string, message: string) => Error;
+/** Error thrown by @gq/nn, with a stable machine-readable `code`. */
+export const NnError = gqErrorClass('NnError', '@gq/nn');
+/** An instance of `NnError`. */
+export type NnError = GqError;

@@ -10,8 +10,11 @@ import { NnError } from './errors.js';
 /** Zero padding as PyTorch counts it: one number for all sides, or [[top, bottom], [left, right]]. */
 export type Conv2dPadding = number | readonly [readonly [number, number], readonly [number, number]];
 
+/** Options of `conv2d`. */
 export interface Conv2dOptions {
+  /** Step between windows along height and width (default 1). */
   readonly stride?: number;
+  /** Zero padding added before the convolution (default 0). */
   readonly padding?: Conv2dPadding;
 }
 

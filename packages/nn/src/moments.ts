@@ -1,11 +1,13 @@
 import * as tf from '@tensorflow/tfjs-core';
+import { LOG_VAR_MAX, LOG_VAR_MIN } from '@gq/core';
 import { NnError } from './errors.js';
 
-/** log σ² is clamped to this range before any use (ALGORITHMS §1) so exp() stays finite in float32. */
-export const logVarRange = [-30, 20] as const;
-
+/** Options of `splitMoments`. */
 export interface SplitMomentsOptions {
-  /** Clamp log σ² to `logVarRange` (default true). `false` returns the encoder's raw values. */
+  /**
+   * Clamp log σ² to @gq/core's `LOG_VAR_RANGE`, [−30, 20], so exp() stays finite in float32
+   * (default true). `false` returns the encoder's raw values.
+   */
   readonly clampLogVar?: boolean;
 }
 
@@ -23,7 +25,7 @@ export function splitMoments<T extends tf.Tensor>(moments: T, channels: number, 
   }
   return tf.tidy(() => {
     const [mu, raw] = tf.split(moments, 2, -1) as [T, T];
-    const logVar = options.clampLogVar === false ? raw : (tf.clipByValue(raw, logVarRange[0], logVarRange[1]) as T);
+    const logVar = options.clampLogVar === false ? raw : (tf.clipByValue(raw, LOG_VAR_MIN, LOG_VAR_MAX) as T);
     return { mu, logVar };
   });
 }

@@ -1,7 +1,7 @@
 import * as tf from '@tensorflow/tfjs-core';
-import { NnError, type ErrorClass } from './errors.js';
+import { createRng, type GqErrorClass, type Rng } from '@gq/core';
+import { NnError } from './errors.js';
 import { hwioToOihw, oihwToHwio, transposeMatrix } from './layout.js';
-import { createRng, type Rng } from './rng.js';
 
 /**
  * A parameter tree: PyTorch state-dict key → tensor in our channel-last layout. Conv weights are
@@ -12,6 +12,7 @@ export type ParamTree = Readonly<Record<string, tf.Tensor>>;
 /** How a parameter's PyTorch layout maps to ours. */
 export type ParamKind = 'conv2d' | 'linear' | 'plain';
 
+/** How `initParams` draws a parameter's initial values. */
 export type ParamInit =
   | { readonly kind: 'uniform'; readonly bound: number }
   | { readonly kind: 'normal'; readonly std: number }
@@ -19,12 +20,15 @@ export type ParamInit =
   | { readonly kind: 'truncatedNormal'; readonly std: number; readonly low: number; readonly high: number }
   | { readonly kind: 'constant'; readonly value: number };
 
+/** One entry of a model's state_dict: its key, PyTorch shape, layout kind and initialisation. */
 export interface ParamSpec {
   /** The PyTorch state-dict key. */
   readonly name: string;
   /** Shape as PyTorch stores it (OIHW for conv, [out, in] for linear). */
   readonly torchShape: readonly number[];
+  /** How the PyTorch layout maps to ours. */
   readonly kind: ParamKind;
+  /** How `initParams` draws the initial values. */
   readonly init: ParamInit;
 }
 
@@ -42,6 +46,7 @@ export interface Float32Weight {
   readonly data: Float32Array;
 }
 
+/** What `matchWeights` found wrong: keys missing from the weights, keys no spec names, keys of the wrong shape or dtype. */
 export interface WeightReport {
   readonly missing: readonly string[];
   readonly unexpected: readonly string[];
@@ -209,6 +214,7 @@ export function formatWeightReport(report: WeightReport, limit = 20): string {
     .join('; ');
 }
 
+/** True when a `WeightReport` lists no problem. */
 export function isCleanReport(report: WeightReport): boolean {
   return report.missing.length === 0 && report.unexpected.length === 0 && report.mismatched.length === 0;
 }
@@ -282,7 +288,7 @@ export async function paramsToWeights(params: ParamTree, specs: readonly ParamSp
  * Throw `errorClass` (default NnError) with code 'bad-params' unless `params` holds every spec with
  * our layout's shape and float32 dtype; `fn` is the public function named in the message.
  */
-export function checkParams(fn: string, params: ParamTree, specs: readonly ParamSpec[], errorClass: ErrorClass = NnError): void {
+export function checkParams(fn: string, params: ParamTree, specs: readonly ParamSpec[], errorClass: GqErrorClass = NnError): void {
   const problems: string[] = [];
   for (const spec of specs) {
     const t = params[spec.name];

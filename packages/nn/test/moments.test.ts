@@ -1,7 +1,8 @@
 import { beforeAll, describe, expect, it } from 'vitest';
 import * as tf from '@tensorflow/tfjs-core';
 import { seededNormal, setupBackend, tensorGrowth } from '@gq/test-utils';
-import { NnError, logVarRange, splitMoments } from '@gq/nn';
+import { LOG_VAR_MAX, LOG_VAR_MIN } from '@gq/core';
+import { NnError, splitMoments } from '@gq/nn';
 
 describe('@gq/nn splitMoments', () => {
   beforeAll(async () => {
@@ -27,8 +28,8 @@ describe('@gq/nn splitMoments', () => {
         const v = values[p * 2 * c + c + k]!;
         expect(muData[p * c + k]).toBe(values[p * 2 * c + k]);
         expect(rawData[p * c + k]).toBe(v);
-        expect(logVarData[p * c + k]).toBe(Math.min(logVarRange[1], Math.max(logVarRange[0], v)));
-        if (v < logVarRange[0] || v > logVarRange[1]) clamped++;
+        expect(logVarData[p * c + k]).toBe(Math.min(LOG_VAR_MAX, Math.max(LOG_VAR_MIN, v)));
+        if (v < LOG_VAR_MIN || v > LOG_VAR_MAX) clamped++;
       }
     }
     expect(clamped).toBeGreaterThan(0);

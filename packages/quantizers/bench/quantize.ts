@@ -1,7 +1,7 @@
 import * as tf from '@tensorflow/tfjs-core';
 import { useBackend, ensureGradients } from '@gq/runtime';
 import { medianMs } from '@gq/test-utils/bench';
-import { bsq, fsq, lfq, tokenBridge, vq, type Quantizer } from '@gq/quantizers';
+import { bsq, fsq, lfq, tokenBridge, vq, type TrainableQuantizer } from '@gq/quantizers';
 
 /*
  * Inference quantise and one training forward + gradient for every baseline at 16 bits per
@@ -12,7 +12,7 @@ import { bsq, fsq, lfq, tokenBridge, vq, type Quantizer } from '@gq/quantizers';
 const POSITIONS = [32, 8, 8];
 const REPEATS = Number(process.env.BENCH_REPEATS ?? 10);
 
-function quantizers(): [string, Quantizer<object>][] {
+function quantizers(): [string, TrainableQuantizer<object>][] {
   return [
     ['fsq [8,8,8,5,5,5]', fsq({ levels: [8, 8, 8, 5, 5, 5] })],
     ['vq K=256 m=8 G=2', vq({ codebookSize: 256, dim: 8, channels: 16, seed: 1 })],

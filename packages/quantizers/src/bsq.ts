@@ -1,10 +1,9 @@
 import * as tf from '@tensorflow/tfjs-core';
-import { constantOf, straightThrough } from '@gq/nn';
+import { constantOf, straightThrough, TensorStats, type QuantizeOptions, type QuantizeResult, type TrainableQuantizer } from '@gq/core';
 import { binaryEntropyOfLogit, packBits, unpackBits } from './bits.js';
-import { TensorStats } from './stats-handle.js';
-import type { Quantizer, QuantizeOptions, QuantizeResult } from './types.js';
 import { checkIndices, checkLatent, finiteNumber, isTraining, positiveInteger } from './validate.js';
 
+/** Options of `bsq`. */
 export interface BsqOptions {
   /** C: channels = bits per position. */
   readonly channels: number;
@@ -20,7 +19,8 @@ export interface BsqStats {
   readonly entropyBatch?: number;
 }
 
-export interface Bsq extends Quantizer<BsqStats> {
+/** A BSQ quantiser (`bsq`). */
+export interface Bsq extends TrainableQuantizer<BsqStats> {
   /** Bits per index slot: C when C ≤ 30, else 16 per slot (the last slot holds the remainder). */
   readonly slotBits: readonly number[];
 }

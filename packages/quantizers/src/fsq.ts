@@ -1,18 +1,19 @@
 import * as tf from '@tensorflow/tfjs-core';
-import { constantOf, straightThrough } from '@gq/nn';
+import { constantOf, straightThrough, TensorStats, type QuantizeOptions, type QuantizeResult, type TrainableQuantizer } from '@gq/core';
 import { QuantizerError } from './errors.js';
-import { TensorStats } from './stats-handle.js';
-import type { Quantizer, QuantizeOptions, QuantizeResult } from './types.js';
 import { checkIndices, checkLatent, isTraining } from './validate.js';
 
+/** Options of `fsq`. */
 export interface FsqOptions {
   /** L_0..L_{C−1}: levels per channel (integers ≥ 2); C = levels.length. */
   readonly levels: readonly number[];
 }
 
+/** FSQ reports no statistics. */
 export type FsqStats = Record<string, never>;
 
-export interface Fsq extends Quantizer<FsqStats> {
+/** An FSQ quantiser (`fsq`). */
+export interface Fsq extends TrainableQuantizer<FsqStats> {
   readonly levels: readonly number[];
   /** Consecutive level groups packed into one index each (one group unless Π L > 2^31). */
   readonly indexGroups: readonly (readonly number[])[];

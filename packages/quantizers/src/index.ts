@@ -1,6 +1,16 @@
 export { QuantizerError } from './errors.js';
-export type { Quantizer, QuantizeOptions, QuantizeResult } from './types.js';
-export type { StatsHandle } from './stats-handle.js';
+/**
+ * The shared quantiser interface, defined once in @gq/core and re-exported here for convenience:
+ * `Quantizer` (GQ and every baseline) and `TrainableQuantizer` (the baselines of this package).
+ */
+export type {
+  Quantizer,
+  TrainableQuantizer,
+  QuantizerKind,
+  QuantizeOptions,
+  QuantizeResult,
+  StatsHandle,
+} from '@gq/core';
 export { vq } from './vq.js';
 export type { Vq, VqOptions, VqStats } from './vq.js';
 export { fsq } from './fsq.js';
@@ -11,4 +21,3 @@ export { bsq } from './bsq.js';
 export type { Bsq, BsqOptions, BsqStats } from './bsq.js';
 export { tokenBridge, gaussianBins } from './token-bridge.js';
 export type { TokenBridge, TokenBridgeOptions, TokenBridgeStats } from './token-bridge.js';
-export { normalCdf, normalPdf, normalQuantile } from './normal.js';

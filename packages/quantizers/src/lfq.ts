@@ -1,11 +1,10 @@
 import * as tf from '@tensorflow/tfjs-core';
-import { constantOf, straightThrough } from '@gq/nn';
+import { constantOf, straightThrough, TensorStats, type QuantizeOptions, type QuantizeResult, type TrainableQuantizer } from '@gq/core';
 import { binaryEntropyOfLogit, packBits, unpackBits } from './bits.js';
 import { QuantizerError } from './errors.js';
-import { TensorStats } from './stats-handle.js';
-import type { Quantizer, QuantizeOptions, QuantizeResult } from './types.js';
 import { checkIndices, checkLatent, finiteNumber, isTraining, positiveInteger } from './validate.js';
 
+/** Options of `lfq`. */
 export interface LfqOptions {
   /** C: channels = bits per position. */
   readonly channels: number;
@@ -29,7 +28,8 @@ export interface LfqStats {
   readonly commitment?: number;
 }
 
-export interface Lfq extends Quantizer<LfqStats> {
+/** An LFQ quantiser (`lfq`). */
+export interface Lfq extends TrainableQuantizer<LfqStats> {
   readonly subCodebooks: number;
   readonly bitsPerSubCodebook: number;
 }

@@ -1,11 +1,10 @@
 import * as tf from '@tensorflow/tfjs-core';
-import { constantOf, straightThrough } from '@gq/nn';
+import { constantOf, straightThrough, TensorStats, type QuantizeOptions, type QuantizeResult, type TrainableQuantizer } from '@gq/core';
 import { QuantizerError } from './errors.js';
 import { normalMass, normalPdf, normalQuantile } from './normal.js';
-import { TensorStats } from './stats-handle.js';
-import type { Quantizer, QuantizeOptions, QuantizeResult } from './types.js';
 import { checkIndices, checkLatent, finiteNumber, positiveInteger, isTraining } from './validate.js';
 
+/** Options of `tokenBridge`. */
 export interface TokenBridgeOptions {
   /** B: bits per channel (L = 2^B levels). */
   readonly bits: number;
@@ -19,9 +18,11 @@ export interface TokenBridgeOptions {
   readonly assign?: 'nearest' | 'bin';
 }
 
+/** TokenBridge reports no statistics. */
 export type TokenBridgeStats = Record<string, never>;
 
-export interface TokenBridge extends Quantizer<TokenBridgeStats> {
+/** A TokenBridge quantiser (`tokenBridge`). */
+export interface TokenBridge extends TrainableQuantizer<TokenBridgeStats> {
   readonly bits: number;
   readonly scale: number;
   readonly range: number;

@@ -1,11 +1,22 @@
 import * as tf from '@tensorflow/tfjs-core';
-import { latentToTokens, tokensToLatent, type LatentLayout } from '@gq/codebook';
-import { constantOf, seededUniform, stopGradient, straightThrough } from '@gq/nn';
+import {
+  constantOf,
+  isLatentLayout,
+  latentToTokens,
+  seededUniform,
+  stopGradient,
+  straightThrough,
+  TensorStats,
+  tokensToLatent,
+  type LatentLayout,
+  type QuantizeOptions,
+  type QuantizeResult,
+  type TrainableQuantizer,
+} from '@gq/core';
 import { QuantizerError } from './errors.js';
-import { TensorStats } from './stats-handle.js';
-import type { Quantizer, QuantizeOptions, QuantizeResult } from './types.js';
 import { checkIndices, checkLatent, finiteNumber, isTraining, positiveInteger } from './validate.js';
 
+/** Options of `vq`. */
 export interface VqOptions {
   /** K: learned codewords. */
   readonly codebookSize: number;
@@ -31,6 +42,7 @@ export interface VqOptions {
   readonly deadCodeRestart?: { readonly every: number };
 }
 
+/** Statistics of one `vq(...).quantize` call. */
 export interface VqStats {
   /** Hits per code in this call. */
   readonly counts: number[];
@@ -47,7 +59,8 @@ export interface VqStats {
   readonly restartedCodes: number;
 }
 
-export interface Vq extends Quantizer<VqStats> {
+/** A VQ quantiser (`vq`): a trainable quantiser with a learned codebook. */
+export interface Vq extends TrainableQuantizer<VqStats> {
   readonly dim: number;
   readonly layout: LatentLayout;
   /** `[K, m]` float32 codebook (trainable unless EMA is on). */
@@ -143,7 +156,7 @@ export function vq(options: VqOptions): Vq {
     throw new QuantizerError('bad-option', `${fn}: channels must be divisible by dim=${dim}, got ${channels}`);
   }
   const layout = options.layout ?? 'strided';
-  if (layout !== 'strided' && layout !== 'contiguous') {
+  if (!isLatentLayout(layout)) {
     throw new QuantizerError('bad-option', `${fn}: layout must be 'strided' or 'contiguous', got ${JSON.stringify(layout)}`);
   }
   const seed = options.seed;

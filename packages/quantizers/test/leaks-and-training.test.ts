@@ -1,11 +1,12 @@
 import { beforeAll, describe, expect, it } from 'vitest';
 import * as tf from '@tensorflow/tfjs-core';
 import { setupBackend, tensorGrowth } from '@gq/test-utils';
-import { bsq, fsq, lfq, tokenBridge, vq, type Quantizer } from '@gq/quantizers';
+import { isGqError } from '@gq/core';
+import { bsq, fsq, lfq, tokenBridge, vq, QuantizerError, type TrainableQuantizer } from '@gq/quantizers';
 
 const C = 8;
 
-function all(): [string, () => Quantizer<object>][] {
+function all(): [string, () => TrainableQuantizer<object>][] {
   return [
     ['vq', () => vq({ codebookSize: 16, dim: 4, channels: C, seed: 1 })],
     ['vq ema + l2norm + restart', () => vq({ codebookSize: 16, dim: 4, channels: C, seed: 1, ema: true, l2norm: true, deadCodeRestart: { every: 1 } })],
@@ -56,4 +57,35 @@ describe('every quantizer', () => {
       expect(tf.memory().numTensors).toBeLessThan(afterDispose);
     });
   }
+
+  it('each is a TrainableQuantizer of C = 8 channels with the bits per position of its definition', () => {
+    // VQ: G·log2 K = 2·4; FSQ: Σ log2 L_c; LFQ/BSQ: one bit per channel; TokenBridge: B = 2 per channel.
+    const expected: Record<string, [string, number]> = {
+      vq: ['vq', 8],
+      'vq ema + l2norm + restart': ['vq', 8],
+      fsq: ['fsq', 3 * 3 + 3 * Math.log2(5) + 2 * 2],
+      lfq: ['lfq', 8],
+      bsq: ['bsq', 8],
+      tokenBridge: ['tokenBridge', 16],
+    };
+    for (const [name, make] of all()) {
+      const q = make();
+      const [kind, bits] = expected[name]!;
+      expect([q.kind, q.channels], name).toEqual([kind, C]);
+      expect(q.bitsPerPosition, name).toBeCloseTo(bits, 12);
+      q.dispose();
+    }
+  });
+
+  it('throws QuantizerError, a GqError from @gq/quantizers', () => {
+    let caught: unknown;
+    try {
+      vq({ codebookSize: 16, dim: 3, channels: C, seed: 1 });
+    } catch (error) {
+      caught = error;
+    }
+    expect(caught).toBeInstanceOf(QuantizerError);
+    expect(isGqError(caught)).toBe(true);
+    expect(caught).toMatchObject({ name: 'QuantizerError', source: '@gq/quantizers', code: 'bad-option' });
+  });
 });

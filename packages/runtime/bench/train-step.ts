@@ -1,6 +1,6 @@
 import * as tf from '@tensorflow/tfjs-core';
-import { ensureGradients, registerTrainingKernels, unregisterTrainingKernels, useBackend } from '../src/index.js';
-import { DataParallelTrainer } from '../src/parallel/index.js';
+import { ensureGradients, registerTrainingKernels, unregisterTrainingKernels, useBackend } from '@gq/runtime';
+import { DataParallelTrainer } from '@gq/runtime/parallel';
 import { createUnetStep, syntheticImages } from './unet-step.js';
 
 /*

@@ -1,5 +1,5 @@
 import * as tf from '@tensorflow/tfjs-core';
-import type { CreateReplica, Shard } from '../src/parallel/index.js';
+import type { CreateReplica, Shard } from '@gq/runtime/parallel';
 import { createUnetStep } from './unet-step.js';
 
 /** The bench's UNet-like step as a data-parallel replica: gradients on the shard, Adam on the average. */

@@ -1,5 +1,5 @@
 import * as tf from '@tensorflow/tfjs-core';
-import { seededUniform } from '@gq/nn';
+import { seededUniform } from '@gq/core';
 
 /**
  * The UNet-like training step the runtime is measured on (issue 2): batch B of S×S×3 images,

@@ -2,10 +2,5 @@ export { RuntimeError } from './errors.js';
 export { ensureGradients, hasGradients } from './gradients.js';
 export { useBackend, availableBackends, backendNames } from './backend.js';
 export type { BackendName, BackendInfo, UseBackendOptions } from './backend.js';
-export {
-  registerTrainingKernels,
-  unregisterTrainingKernels,
-  trainingKernelStatus,
-  trainingKernelNames,
-} from './kernels/register.js';
+export { registerTrainingKernels, unregisterTrainingKernels } from './kernels/register.js';
 export type { TrainingKernelName, TrainingKernelState, TrainingKernelStatus } from './kernels/register.js';

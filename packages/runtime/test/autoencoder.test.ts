@@ -1,6 +1,7 @@
 import { beforeAll, describe, expect, it } from 'vitest';
 import * as tf from '@tensorflow/tfjs-core';
-import { ensureGradients, registerTrainingKernels, trainingKernelStatus, useBackend } from '@gq/runtime';
+import { ensureGradients, registerTrainingKernels, useBackend } from '@gq/runtime';
+import { trainingKernelStatus } from '@gq/runtime/internal';
 import { seededNormal, seededRandom } from '@gq/test-utils';
 
 /** Smooth structured 16×16 gray images: two seeded Gaussian blobs on a tilted ramp, in [-1, 1]. */

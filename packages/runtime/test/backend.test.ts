@@ -30,6 +30,8 @@ describe('useBackend', () => {
   it("'auto' falls through to the fastest backend that starts", async () => {
     const info = await useBackend('auto', { prefer: ['tensorflow', 'wasm', 'cpu'] });
     expect(info.name).toBe('wasm');
+    expect(info.skipped).toHaveLength(1);
+    expect(info.skipped[0]).toMatch(/^tensorflow: /);
   });
 });
 

@@ -4,12 +4,11 @@ import {
   RuntimeError,
   ensureGradients,
   registerTrainingKernels,
-  trainingKernelNames,
-  trainingKernelStatus,
   unregisterTrainingKernels,
   useBackend,
   type TrainingKernelName,
 } from '@gq/runtime';
+import { trainingKernelNames, trainingKernelStatus } from '@gq/runtime/internal';
 import { seededNormal, seededRandom } from '@gq/test-utils';
 
 

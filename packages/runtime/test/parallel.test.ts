@@ -1,6 +1,7 @@
-import { afterAll, describe, expect, it } from 'vitest';
+import { afterAll, describe, expect, expectTypeOf, it } from 'vitest';
 import { DataParallelTrainer, type Shard } from '@gq/runtime/parallel';
 import { seededNormal } from '@gq/test-utils';
+import type { LinearTypes, SumStats } from './replicas/linear.js';
 
 const replicaModule = new URL('./replicas/linear.ts', import.meta.url);
 const inputs = 8;
@@ -45,11 +46,10 @@ function mergeShards(shards: Shard[]): Shard {
   return { x: cat('x'), y: cat('y') };
 }
 
-const sumStats = (stats: readonly unknown[]) =>
-  (stats as { sum: number; n: number }[]).reduce((a, b) => ({ sum: a.sum + b.sum, n: a.n + b.n }), { sum: 0, n: 0 });
+const sumStats = (stats: readonly SumStats[]): SumStats => stats.reduce((a, b) => ({ sum: a.sum + b.sum, n: a.n + b.n }), { sum: 0, n: 0 });
 
-async function run(workers: number, steps: number): Promise<{ losses: number[]; state: Float32Array[]; trainer: DataParallelTrainer }> {
-  const trainer = await DataParallelTrainer.create({
+async function run(workers: number, steps: number): Promise<{ losses: number[]; state: Float32Array[]; trainer: DataParallelTrainer<LinearTypes> }> {
+  const trainer = await DataParallelTrainer.create<LinearTypes>({
     replicaModule,
     workers,
     backend: 'wasm',
@@ -66,7 +66,7 @@ async function run(workers: number, steps: number): Promise<{ losses: number[]; 
 }
 
 describe('DataParallelTrainer', () => {
-  const open: DataParallelTrainer[] = [];
+  const open: DataParallelTrainer<LinearTypes>[] = [];
   afterAll(async () => {
     await Promise.all(open.map((t) => t.dispose()));
   });
@@ -93,7 +93,7 @@ describe('DataParallelTrainer', () => {
   });
 
   it('every replica receives the same combined statistics and holds the same weights', async () => {
-    const trainer = await DataParallelTrainer.create({
+    const trainer = await DataParallelTrainer.create<LinearTypes>({
       replicaModule,
       workers: 2,
       replicaOptions: { inputs, outputs, seed: 3 },
@@ -102,7 +102,7 @@ describe('DataParallelTrainer', () => {
     open.push(trainer);
     const [shards] = batches(1, 2);
     const result = await trainer.step(shards!);
-    expect((result.combined as { n: number }).n).toBe(32);
+    expect(result.combined.n).toBe(32);
     expect(await trainer.call('lastCombined')).toEqual(result.combined);
     const tensorsBefore = await trainer.call('numTensors');
     for (const step of batches(5, 2)) await trainer.step(step);
@@ -111,7 +111,7 @@ describe('DataParallelTrainer', () => {
 
   it('rejects the wrong number of shards and bad worker counts with clear errors', async () => {
     await expect(DataParallelTrainer.create({ replicaModule, workers: 0 })).rejects.toThrow(/workers must be a positive integer, got 0/);
-    const trainer = await DataParallelTrainer.create({ replicaModule, workers: 1, replicaOptions: { inputs, outputs, seed: 1 } });
+    const trainer = await DataParallelTrainer.create<LinearTypes>({ replicaModule, workers: 1, replicaOptions: { inputs, outputs, seed: 1 }, combine: sumStats });
     open.push(trainer);
     await expect(trainer.step([])).rejects.toThrow(/needs one shard per worker \(1\), got 0/);
   });
@@ -120,5 +120,29 @@ describe('DataParallelTrainer', () => {
     await expect(
       DataParallelTrainer.create({ replicaModule: new URL('./replicas/missing.ts', import.meta.url), workers: 2 }),
     ).rejects.toThrow(/worker failed to start/);
+  });
+
+  it('types statistics, combined statistics and calls end to end, and still serves untyped calls', async () => {
+    const trainer = await DataParallelTrainer.create<LinearTypes>({ replicaModule, workers: 2, replicaOptions: { inputs, outputs, seed: 5 }, combine: sumStats });
+    open.push(trainer);
+    expectTypeOf(trainer.step).returns.resolves.toEqualTypeOf<{ readonly loss: number; readonly combined: SumStats }>();
+    expectTypeOf(trainer.call<'predict'>).parameter(1).toEqualTypeOf<{ x: Float32Array; rows: number }>();
+    expectTypeOf(trainer.call<'numTensors'>).returns.resolves.toEqualTypeOf<number>();
+    // The replica's prediction equals x·W + b from the weights the trainer reports (float64 oracle).
+    const x = Float32Array.from({ length: 2 * inputs }, seededNormal(9));
+    const predicted = await trainer.call('predict', { x, rows: 2 });
+    const state = await trainer.getState();
+    const [weight, bias] = Object.values(state.arrays).map((a) => a.data as Float32Array);
+    for (let r = 0; r < 2; r++) {
+      for (let o = 0; o < outputs; o++) {
+        let expected = bias![o]!;
+        for (let i = 0; i < inputs; i++) expected += x[r * inputs + i]! * weight![i * outputs + o]!;
+        // ≤ 8 float32 products and sums: a few ulps of values of order 1.
+        expect(Math.abs(predicted[r * outputs + o]! - expected)).toBeLessThan(1e-5);
+      }
+    }
+    const untyped = trainer as unknown as DataParallelTrainer;
+    expect(await untyped.call('echo', { a: [1, 2] })).toEqual({ a: [1, 2] });
+    await expect(untyped.call('nothing')).rejects.toThrow(/data-parallel worker 0: unknown method nothing/);
   });
 });

@@ -1,9 +1,6 @@
-/** Error thrown by @gq/safetensors for malformed files or inputs. */
-export class SafetensorsError extends Error {
-  readonly code: string;
-  constructor(code: string, message: string) {
-    super(message);
-    this.name = 'SafetensorsError';
-    this.code = code;
-  }
-}
+import { gqErrorClass, type GqError } from '@gq/core';
+
+/** Error thrown by @gq/safetensors for malformed files or inputs, with a stable machine-readable `code`. */
+export const SafetensorsError = gqErrorClass('SafetensorsError', '@gq/safetensors');
+/** An instance of `SafetensorsError`. */
+export type SafetensorsError = GqError;

@@ -1,6 +1,5 @@
 import * as tf from '@tensorflow/tfjs-core';
-import type { LatentLayout } from '@gq/codebook';
-import { constantOf } from '@gq/nn';
+import { BAND_HALF_WIDTH, constantOf, type LatentLayout } from '@gq/core';
 import { TdcError } from './errors.js';
 import { resolveGrouping, tokenBitsFlat, type ResolvedGrouping } from './kl-bits.js';
 import { assertUsableStats, summarizeBits, type TdcStats } from './stats.js';
@@ -10,8 +9,10 @@ import { checkLatentPair, finiteNumber } from './validate.js';
 export type TdcReduction = 'sumPerImage' | 'meanTokens';
 /** `'tdc'`: the three tiers; `'globalOnly'`: λ_min = λ_max = 1 frozen, only λ adapts (§4.7). */
 export type TdcMode = 'tdc' | 'globalOnly';
+/** A closed interval `[lo, hi]` with 0 < lo ≤ hi. */
 export type NumberRange = readonly [number, number];
 
+/** Options of `createTdc`: the target (`targetBits` or `codebookSize`), the grouping and the controller constants. */
 export interface TdcOptions {
   /** K; the target is T = log2 K. Must be a power of two ≥ 2. Give this or `targetBits`. */
   readonly codebookSize?: number;
@@ -20,7 +21,7 @@ export interface TdcOptions {
   /** m: latent dimensions per token. */
   readonly group: number;
   readonly layout?: LatentLayout;
-  /** α in bits (default 0.5). The band [T − α, T + α] is inclusive. */
+  /** α in bits (default `BAND_HALF_WIDTH` from @gq/core, 0.5). The band [T − α, T + α] is inclusive. */
   readonly tolerance?: number;
   /** γ > 1 (default 1.01): every update multiplies or divides each λ by γ. */
   readonly factor?: number;
@@ -72,6 +73,7 @@ export interface TdcStatsHandle {
   readonly isDisposed: boolean;
 }
 
+/** What `Tdc.loss` returns. */
 export interface TdcLossResult {
   /** Scalar float32 loss, differentiable with respect to μ and ℓ. Caller (or minimize) disposes. */
   readonly loss: tf.Scalar;
@@ -79,6 +81,7 @@ export interface TdcLossResult {
   readonly stats: TdcStatsHandle;
 }
 
+/** A TDC controller (`createTdc`, `fromState`): the loss of a forward pass and the λ updates between steps. */
 export interface Tdc {
   readonly targetBits: number;
   readonly group: number;
@@ -147,7 +150,7 @@ function buildState(options: TdcOptions): TdcState {
     lambdaMax: 1,
     updates: 0,
     targetBits,
-    tolerance: finiteNumber(FN, 'tolerance', options.tolerance ?? 0.5, 'positive'),
+    tolerance: finiteNumber(FN, 'tolerance', options.tolerance ?? BAND_HALF_WIDTH, 'positive'),
     factor,
     weight: finiteNumber(FN, 'weight', options.weight ?? 0.1, 'nonNegative'),
     group: grouping.group,

@@ -1,9 +1,6 @@
+import { gqErrorClass, type GqError } from '@gq/core';
+
 /** Error thrown by @gq/tdc, with a stable machine-readable `code`. */
-export class TdcError extends Error {
-  readonly code: string;
-  constructor(code: string, message: string) {
-    super(message);
-    this.name = 'TdcError';
-    this.code = code;
-  }
-}
+export const TdcError = gqErrorClass('TdcError', '@gq/tdc');
+/** An error thrown by @gq/tdc: a `GqError` whose `source` is `'@gq/tdc'`. */
+export type TdcError = GqError;

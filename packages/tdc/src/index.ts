@@ -1,5 +1,4 @@
 export { TdcError } from './errors.js';
-export { BITS_PER_NAT, LOG_VAR_MIN, LOG_VAR_MAX } from './constants.js';
 export { klBits } from './kl-bits.js';
 export type { KlBitsOptions } from './kl-bits.js';
 export { createTdc, fromState, nextState } from './controller.js';
@@ -17,7 +16,7 @@ export { combineStats, summarizeBits, histogramEdges } from './stats.js';
 export type { TdcStats, BitsHistogram } from './stats.js';
 export { reparameterize } from './reparameterize.js';
 export type { ReparameterizeOptions } from './reparameterize.js';
-export { vanillaKl, VANILLA_KL_WEIGHT } from './vanilla-kl.js';
+export { vanillaKl } from './vanilla-kl.js';
 export type { VanillaKlOptions } from './vanilla-kl.js';
 export { tokenBridgeTdc } from './presets.js';
 export type { TokenBridgeTdcOptions } from './presets.js';

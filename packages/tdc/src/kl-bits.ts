@@ -1,8 +1,8 @@
 import * as tf from '@tensorflow/tfjs-core';
-import { latentToTokens, type LatentLayout } from '@gq/codebook';
-import { BITS_PER_NAT, LOG_VAR_MAX, LOG_VAR_MIN } from './constants.js';
+import { BITS_PER_NAT, LOG_VAR_MAX, LOG_VAR_MIN, latentToTokens, type LatentLayout } from '@gq/core';
 import { checkLatentPair, checkLayout, finiteNumber, positiveInteger } from './validate.js';
 
+/** Options of `klBits`: the token grouping and the nats → bits factor. */
 export interface KlBitsOptions {
   /** m: latent dimensions per token. Tokens per position G = C / m. */
   readonly group: number;

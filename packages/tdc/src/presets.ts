@@ -2,6 +2,7 @@ import type { Tdc, TdcOptions } from './controller.js';
 import { createTdc } from './controller.js';
 import { TdcError } from './errors.js';
 
+/** Options of `tokenBridgeTdc`: those of `createTdc` without the grouping and target, which TokenBridge fixes. */
 export type TokenBridgeTdcOptions = Omit<TdcOptions, 'group' | 'layout' | 'codebookSize' | 'targetBits'> & {
   /** B: bits per channel that TokenBridge will later spend (2^B levels per channel). */
   readonly bitsPerChannel: number;

@@ -1,8 +1,9 @@
 import * as tf from '@tensorflow/tfjs-core';
-import { LOG_VAR_MAX, LOG_VAR_MIN } from './constants.js';
+import { LOG_VAR_MAX, LOG_VAR_MIN } from '@gq/core';
 import { TdcError } from './errors.js';
 import { checkLatentPair } from './validate.js';
 
+/** Options of `reparameterize`. */
 export interface ReparameterizeOptions {
   /** Integer seed for ε ~ N(0, I); the same seed gives the same ε on the same backend. */
   readonly seed: number;

@@ -1,5 +1,5 @@
 import * as tf from '@tensorflow/tfjs-core';
-import type { LatentLayout } from '@gq/codebook';
+import { isLatentLayout, type LatentLayout } from '@gq/core';
 import { TdcError } from './errors.js';
 
 const shapeText = (t: tf.Tensor): string => `[${t.shape.join(',')}]`;
@@ -26,7 +26,7 @@ export function finiteNumber(fn: string, name: string, value: unknown, lower: 'p
 }
 
 export function checkLayout(fn: string, layout: unknown): LatentLayout {
-  if (layout !== 'strided' && layout !== 'contiguous') {
+  if (!isLatentLayout(layout)) {
     throw new TdcError('bad-option', `${fn}: layout must be 'strided' or 'contiguous', got ${JSON.stringify(layout)}`);
   }
   return layout;

@@ -1,16 +1,14 @@
 import * as tf from '@tensorflow/tfjs-core';
-import { BITS_PER_NAT } from './constants.js';
+import { BITS_PER_NAT, VANILLA_KL_WEIGHT } from '@gq/core';
 import { channelBits } from './kl-bits.js';
 import { checkLatentPair, finiteNumber } from './validate.js';
 
+/** Options of `vanillaKl`. */
 export interface VanillaKlOptions {
-  /** Weight per bit (default 0.64·ln 2 ≈ 0.4436: the reference's 0.64 per nat). */
+  /** Weight per bit (default `VANILLA_KL_WEIGHT` from @gq/core: the reference's 0.64 per nat, ≈ 0.4436 per bit). */
   readonly weight?: number;
   readonly bitsPerNat?: number;
 }
-
-/** The reference's vanilla-VAE KL weight, 0.64 per nat, expressed per bit. */
-export const VANILLA_KL_WEIGHT = 0.64 * Math.LN2;
 
 /**
  * Fixed-weight Gaussian-VAE KL for ablations (§4.7): `weight · (1/B) · Σ_u R_u` in bits. The sum of

@@ -1,5 +1,6 @@
 import { beforeAll, describe, expect, it } from 'vitest';
 import * as tf from '@tensorflow/tfjs-core';
+import { BAND_HALF_WIDTH, isGqError } from '@gq/core';
 import { setupBackend } from '@gq/test-utils';
 import { combineStats, createTdc, fromState, nextState, TdcError, tokenBridgeTdc, type TdcStats } from '@gq/tdc';
 
@@ -158,6 +159,15 @@ describe('controller rules', () => {
     expect(merged.histogram!.counts).toEqual([0, 0, 0, 1, 1, 1, 0, 0, 0]);
   });
 
+  it('takes T in bits or as K = 2^T, and defaults α to BAND_HALF_WIDTH (0.5 bits)', () => {
+    const byBits = createTdc({ targetBits: 12, group: 4 }).state;
+    const bySize = createTdc({ codebookSize: 4096, group: 4 }).state;
+    expect(byBits).toEqual(bySize);
+    expect(byBits.targetBits).toBe(12);
+    expect(byBits.tolerance).toBe(BAND_HALF_WIDTH);
+    expect(BAND_HALF_WIDTH).toBe(0.5);
+  });
+
   it('tokenBridgeTdc uses m = 1 and T = B', () => {
     const tdc = tokenBridgeTdc({ bitsPerChannel: 3 });
     expect([tdc.group, tdc.targetBits]).toEqual([1, 3]);
@@ -180,6 +190,17 @@ describe('configuration and input errors', () => {
       expect(fn).toThrow(message);
     });
   }
+
+  it('throws a GqError from @gq/tdc that isGqError recognises', () => {
+    let caught: unknown;
+    try {
+      createTdc({ targetBits: 8, group: 0 });
+    } catch (error) {
+      caught = error;
+    }
+    expect(isGqError(caught)).toBe(true);
+    expect(caught).toMatchObject({ name: 'TdcError', source: '@gq/tdc', code: 'bad-option' });
+  });
 
   it('rejects tensors whose channels the group does not divide, mismatched shapes and wrong dtypes', async () => {
     await setupBackend('cpu');

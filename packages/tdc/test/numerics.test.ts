@@ -138,6 +138,11 @@ describe('gradients match central finite differences of a float64 oracle', () =>
     const value = vanillaKl(muT, logVarT, { weight });
     const total = tokenBits64(mu, logVar, 6, 1, 'strided').reduce((a, b) => a + b, 0);
     expect(Math.abs((await value.data())[0]! - (weight * total) / 2)).toBeLessThanOrEqual(1e-6 * weight * total);
+    // The default weight is @gq/core's VANILLA_KL_WEIGHT: 0.64 per nat, expressed per bit.
+    const byDefault = vanillaKl(muT, logVarT);
+    const defaultWeight = 0.64 * Math.LN2;
+    expect(Math.abs((await byDefault.data())[0]! - (defaultWeight * total) / 2)).toBeLessThanOrEqual(1e-6 * defaultWeight * total);
+    byDefault.dispose();
     const [gMu, gLogVar] = tf.grads((a: tf.Tensor, b: tf.Tensor) => vanillaKl(a, b, { weight }))([muT, logVarT]);
     const gm = await gMu!.data();
     const gl = await gLogVar!.data();

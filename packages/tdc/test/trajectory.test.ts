@@ -1,5 +1,6 @@
 import { beforeAll, describe, expect, it } from 'vitest';
 import * as tf from '@tensorflow/tfjs-core';
+import { parseSafetensors } from '@gq/safetensors';
 import { readFixtureJson, readFixtureTensors, setupBackend } from '@gq/test-utils';
 import { createTdc, klBits } from '@gq/tdc';
 
@@ -28,7 +29,7 @@ function expectClose(actual: number, expected: number, rtol: number, atol = 0): 
 
 describe('tdc-trajectory fixture (reference GaussianQuantRegularizer, 50 training steps)', () => {
   const json = readFixtureJson<{ target_bits_T: number; steps: Step[] }>('tdc-trajectory', 'trajectory.json');
-  const tensors = readFixtureTensors('tdc-trajectory', 'trajectory.safetensors');
+  const tensors = readFixtureTensors(parseSafetensors, 'tdc-trajectory', 'trajectory.safetensors');
   const mu = tensors.get('mu')!;
   const logVar = tensors.get('logvar')!;
   const klF64 = tensors.get('kl_bits_f64')!;

@@ -5,6 +5,6 @@ export { packArtifact, unpackArtifact, ARTIFACT_MAGIC, ARTIFACT_CONTAINER_VERSIO
 export type { TokenizerArtifact } from './container.js';
 export { writeTokenFile, readTokenFile, TOKEN_FILE_MAGIC, TOKEN_FILE_VERSION } from './token-file.js';
 export type { TokenFile, TokenFileHeader, ReadTokenFileOptions } from './token-file.js';
-export { resolveManifest, computeArtifactId, manifestCore, MANIFEST_FORMAT, MANIFEST_VERSION, CODEBOOK_WEIGHTS_KEY } from './manifest.js';
-export type { TokenizerManifest, ManifestCore, ManifestCodebook, ResolvedManifest, JsonObject, JsonValue } from './manifest.js';
-export type { VaeArch, VaeDescription, Geometry } from './vae.js';
+export { MANIFEST_FORMAT, MANIFEST_VERSION } from './manifest.js';
+export type { TokenizerManifest, ManifestCore, ManifestCodebook, JsonObject, JsonValue } from './manifest.js';
+export type { VaeArch } from './vae.js';

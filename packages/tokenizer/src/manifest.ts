@@ -1,4 +1,5 @@
-import { CODEBOOK_VERSION, type LatentLayout } from '@gq/codebook';
+import { CODEBOOK_VERSION } from '@gq/codebook';
+import type { LatentLayout } from '@gq/core';
 import { canonicalJson, concatBytes, describe, isPlainObject, sha256Hex, utf8Encode } from './bytes.js';
 import { TokenizerError } from './errors.js';
 import { geometry, normalizeVae, type Geometry, type VaeDescription } from './vae.js';

@@ -5,11 +5,10 @@ import {
   createCodebook,
   dequantizeRows,
   gqQuantize,
-  tokensToLatentRows,
   type Codebook,
   type CodebookSpec,
-  type LatentLayout,
 } from '@gq/codebook';
+import { tokensToLatentRows, type LatentLayout } from '@gq/core';
 import { disposeParams, type ParamTree, type WeightEntry } from '@gq/nn';
 import { parseSafetensors, serializeSafetensors, type SafetensorsEntry } from '@gq/safetensors';
 import type { UnetConfig } from '@gq/vae-unet';

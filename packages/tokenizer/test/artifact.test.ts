@@ -3,21 +3,21 @@ import * as tf from '@tensorflow/tfjs-core';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { setupBackend } from '@gq/test-utils';
 import { createCodebook, codebookFromValues } from '@gq/codebook';
-import { parseSafetensors, serializeSafetensors } from '@gq/safetensors';
+import { isGqError } from '@gq/core';
+import { SafetensorsError, parseSafetensors, serializeSafetensors } from '@gq/safetensors';
 import { exportWeights as exportUnet, unetSpecs } from '@gq/vae-unet';
 import { vitSpecs } from '@gq/vae-vit';
 import {
   ARTIFACT_MAGIC,
-  CODEBOOK_WEIGHTS_KEY,
   Tokenizer,
   TokenizerError,
-  computeArtifactId,
   packArtifact,
   toArtifact,
   unpackArtifact,
   type TokenizerArtifact,
   type TokenizerManifest,
 } from '@gq/tokenizer';
+import { CODEBOOK_WEIGHTS_KEY, computeArtifactId } from '@gq/tokenizer/internal';
 import { bitDifferences, expectCode, randomImages, tinyUnet, tinyVit, unetParams, vitParams } from './helpers.js';
 
 let params: Record<string, tf.Tensor>;
@@ -194,6 +194,22 @@ describe('container corruption', () => {
     await expectCode(() => load(edited(m, (x) => (x.metrics = [1, 2]))), 'bad-manifest', 'metrics must be an object or null');
     // A consistent edit of a core field changes what the id covers.
     await expectCode(() => load(edited(m, (x) => (x.beta = 1))), 'artifact-id-mismatch', m.artifactId);
+  });
+
+  it("another package's error reaches the caller as a TokenizerError that keeps it as cause", async () => {
+    let caught: unknown;
+    try {
+      await Tokenizer.load({ manifest: unetArtifact.manifest, weights: new Uint8Array([1, 2, 3]) }, { verify: false });
+    } catch (error) {
+      caught = error;
+    }
+    expect(caught).toBeInstanceOf(TokenizerError);
+    expect(isGqError(caught)).toBe(true);
+    const error = caught as TokenizerError;
+    expect([error.source, error.code]).toEqual(['@gq/tokenizer', 'bad-weights']);
+    expect(error.message).toBe('Tokenizer.load: parseSafetensors: file must hold at least 8 bytes, got 3');
+    expect(error.cause).toBeInstanceOf(SafetensorsError);
+    expect([(error.cause as SafetensorsError).source, (error.cause as SafetensorsError).code]).toEqual(['@gq/safetensors', 'truncated']);
   });
 
   it('weights that do not match the manifest are rejected: altered bytes, missing keys, a wrong codebook table', async () => {

@@ -1,6 +1,7 @@
 import * as tf from '@tensorflow/tfjs-core';
 import { beforeAll, describe, expect, it } from 'vitest';
 import { readFixtureBytes, readFixtureJson, readFixtureTensors, setupBackend } from '@gq/test-utils';
+import { parseSafetensors } from '@gq/safetensors';
 import { createCodebook } from '@gq/codebook';
 import { importWeights, unetConfigFromReference } from '@gq/vae-unet';
 import { Tokenizer, toArtifact } from '@gq/tokenizer';
@@ -25,7 +26,7 @@ describe('reference UNet (unet-tiny fixture)', () => {
   it('tokens of the reference weights equal float64 GQ on the PyTorch float64 moments, except near-ties', async () => {
     const config = unetConfigFromReference(readFixtureJson<{ encoder: { params: Record<string, unknown> } }>('unet-tiny', 'config.json').encoder.params);
     const params = importWeights(config, readFixtureBytes('unet-tiny', 'model.safetensors'));
-    const io = readFixtureTensors('unet-tiny', 'io.safetensors');
+    const io = readFixtureTensors(parseSafetensors, 'unet-tiny', 'io.safetensors');
     const codebook = createCodebook({ size: 16, dim: 2, seed: 42, method: 'sobol' });
     const created = Tokenizer.create({ arch: 'unet', config, params, codebook });
     tf.dispose(Object.values(params));

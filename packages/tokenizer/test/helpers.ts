@@ -1,4 +1,5 @@
 import type * as tf from '@tensorflow/tfjs-core';
+import { LOG_VAR_MAX, LOG_VAR_MIN } from '@gq/core';
 import { expectCodedError } from '@gq/test-utils';
 import { TokenizerError } from '@gq/tokenizer';
 import { init as initUnet, type UnetConfig } from '@gq/vae-unet';
@@ -61,7 +62,7 @@ export function oracleSelect(
         let magnitude = 0;
         for (let d = 0; d < dim; d++) {
           const ch = p * channels + channelOf(layout, g, d, groups, dim);
-          const l = Math.min(20, Math.max(-30, logVar[ch]!));
+          const l = Math.min(LOG_VAR_MAX, Math.max(LOG_VAR_MIN, logVar[ch]!));
           const c = codebook.values[j * dim + d]!;
           const term = -((c - mu[ch]!) ** 2) / (2 * Math.exp(l)) + (beta * c * c) / 2;
           score += term;

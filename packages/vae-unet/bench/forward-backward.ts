@@ -5,6 +5,7 @@
  * the same run, so numbers from a loaded machine can still be compared.
  */
 import * as tf from '@tensorflow/tfjs-core';
+import * as runtime from '@gq/runtime';
 import { runVaeBench } from '@gq/test-utils/bench';
 import { decode, encode, init, parameterCount, unetPresets } from '@gq/vae-unet';
 
@@ -24,4 +25,4 @@ await runVaeBench({
       return { run: () => tf.conv2d(x, w, 1, 'same'), dispose: () => tf.dispose([x, w]) };
     },
   },
-});
+}, runtime);

@@ -1,9 +1,6 @@
+import { gqErrorClass, type GqError } from '@gq/core';
+
 /** Error thrown by @gq/vae-unet, with a stable machine-readable `code`. */
-export class VaeUnetError extends Error {
-  readonly code: string;
-  constructor(code: string, message: string) {
-    super(message);
-    this.name = 'VaeUnetError';
-    this.code = code;
-  }
-}
+export const VaeUnetError = gqErrorClass('VaeUnetError', '@gq/vae-unet');
+/** An instance of `VaeUnetError`. */
+export type VaeUnetError = GqError;

@@ -20,7 +20,7 @@ import { decoderPlan, decoderSpecs, encoderPlan, encoderSpecs, unetSpecs } from 
 /** GroupNorm epsilon of the reference (`Normalize`). */
 const groupNormEps = 1e-6;
 
-/** Options of `encode`: `clampLogVar` (default true) clamps log σ² to `logVarRange`, [−30, 20]. */
+/** Options of `encode`: `clampLogVar` (default true) clamps log σ² to @gq/core's `LOG_VAR_RANGE`, [−30, 20]. */
 export type EncodeOptions = SplitMomentsOptions;
 
 export interface Moments {

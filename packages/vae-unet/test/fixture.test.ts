@@ -10,6 +10,7 @@ import {
   splitMomentsError,
   treeDifferences,
 } from '@gq/test-utils';
+import { parseSafetensors } from '@gq/safetensors';
 import {
   decode,
   encode,
@@ -33,7 +34,7 @@ const tolerance = 1e-4;
 describe('unet-tiny fixture', () => {
   let config: UnetConfig;
   let params: Record<string, tf.Tensor>;
-  const fixture = readVaeFixture('unet-tiny');
+  const fixture = readVaeFixture('unet-tiny', parseSafetensors);
   const { io, modelBytes } = fixture;
 
   beforeAll(async () => {
@@ -78,7 +79,7 @@ describe('unet-tiny fixture', () => {
   it('exports the imported weights bit-exactly, in state_dict order', async () => {
     const bytes = await exportWeights(config, params);
     // The fixture file lists keys alphabetically (Python safetensors sorts them); ours follow state_dict order.
-    expect(safetensorsDifferences(bytes, modelBytes)).toEqual({ keys: fixture.keys.map(([name]) => name), mismatched: [] });
+    expect(safetensorsDifferences(bytes, modelBytes, parseSafetensors)).toEqual({ keys: fixture.keys.map(([name]) => name), mismatched: [] });
     // And a second import of the export gives identical tensors.
     const again = importWeights(config, bytes);
     expect(await treeDifferences(again, params)).toEqual([]);

@@ -5,6 +5,7 @@
  * batch 32) measured in the same run, so numbers from a loaded machine can still be compared.
  */
 import * as tf from '@tensorflow/tfjs-core';
+import * as runtime from '@gq/runtime';
 import { runVaeBench } from '@gq/test-utils/bench';
 import { decode, encode, init, parameterCount, vitPresets } from '@gq/vae-vit';
 
@@ -24,4 +25,4 @@ await runVaeBench({
       return { run: () => tf.matMul(a, b), dispose: () => tf.dispose([a, b]) };
     },
   },
-});
+}, runtime);

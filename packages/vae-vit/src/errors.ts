@@ -1,9 +1,6 @@
+import { gqErrorClass, type GqError } from '@gq/core';
+
 /** Error thrown by @gq/vae-vit, with a stable machine-readable `code`. */
-export class VaeVitError extends Error {
-  readonly code: string;
-  constructor(code: string, message: string) {
-    super(message);
-    this.name = 'VaeVitError';
-    this.code = code;
-  }
-}
+export const VaeVitError = gqErrorClass('VaeVitError', '@gq/vae-vit');
+/** An instance of `VaeVitError`. */
+export type VaeVitError = GqError;

@@ -18,7 +18,7 @@ import { decoderSpecs, encoderSpecs, vitSpecs } from './specs.js';
 /** LayerNorm epsilon of torch.nn.LayerNorm's default, as the reference uses. */
 const layerNormEps = 1e-5;
 
-/** Options of `encode`: `clampLogVar` (default true) clamps log σ² to `logVarRange`, [−30, 20]. */
+/** Options of `encode`: `clampLogVar` (default true) clamps log σ² to @gq/core's `LOG_VAR_RANGE`, [−30, 20]. */
 export type EncodeOptions = SplitMomentsOptions;
 
 export interface Moments {

@@ -11,6 +11,7 @@ import {
   splitMomentsError,
   treeDifferences,
 } from '@gq/test-utils';
+import { parseSafetensors } from '@gq/safetensors';
 import { CheckpointError } from '@gq/checkpoint';
 import {
   decode,
@@ -35,7 +36,7 @@ const tolerance = 1e-4;
 describe('vit-tiny fixture', () => {
   let config: VitConfig;
   let params: Record<string, tf.Tensor>;
-  const fixture = readVaeFixture('vit-tiny');
+  const fixture = readVaeFixture('vit-tiny', parseSafetensors);
   const { io, modelBytes } = fixture;
 
   beforeAll(async () => {
@@ -76,7 +77,7 @@ describe('vit-tiny fixture', () => {
 
   it('exports the imported weights bit-exactly, in state_dict order', async () => {
     const bytes = await exportWeights(config, params);
-    expect(safetensorsDifferences(bytes, modelBytes)).toEqual({ keys: fixture.keys.map(([name]) => name), mismatched: [] });
+    expect(safetensorsDifferences(bytes, modelBytes, parseSafetensors)).toEqual({ keys: fixture.keys.map(([name]) => name), mismatched: [] });
   });
 
   it('loads the Lightning-style model.ckpt to the same weights as model.safetensors', async () => {

@@ -1,5 +1,4 @@
 import * as tf from '@tensorflow/tfjs-core';
-import * as runtime from '@gq/runtime';
 
 export { seededNormal, seededRandom } from './random.js';
 
@@ -56,13 +55,23 @@ export interface VaeBenchModel<C, Z extends tf.Tensor> {
 }
 
 /**
+ * What `runVaeBench` needs from @gq/runtime, passed in (`import * as runtime from '@gq/runtime'`)
+ * so that @gq/test-utils depends on no workspace package.
+ */
+export interface BenchRuntime {
+  useBackend(name: string): Promise<unknown>;
+  ensureGradients(): Promise<void>;
+  registerTrainingKernels(): unknown;
+}
+
+/**
  * Forward and forward+backward time per batch of 32 for a VAE's CPU presets, plus every preset's
  * parameter count, on the backend GQ_BACKEND names (default wasm, with the training kernels).
  * Model times are also given as multiples of the model's baseline layer measured in the same
  * run, so numbers from a loaded machine can still be compared.
  */
-export async function runVaeBench<C, Z extends tf.Tensor>(model: VaeBenchModel<C, Z>): Promise<void> {
-  const backend = (process.env.GQ_BACKEND ?? 'wasm') as runtime.BackendName;
+export async function runVaeBench<C, Z extends tf.Tensor>(model: VaeBenchModel<C, Z>, runtime: BenchRuntime): Promise<void> {
+  const backend = process.env.GQ_BACKEND ?? 'wasm';
   const batch = 32;
   const reps = Number(process.env.GQ_BENCH_REPS ?? 2);
   await runtime.useBackend(backend);

@@ -1,7 +1,7 @@
 import { readFileSync, existsSync } from 'node:fs';
 import { dirname, join, resolve } from 'node:path';
 import { fileURLToPath } from 'node:url';
-import { parseSafetensors, type SafetensorsEntry } from '@gq/safetensors';
+import type { RawTensor, SafetensorsReader } from './tensor-file.js';
 
 /** The repository root (this file lives in tools/test-utils/src). */
 export const repoRoot = resolve(dirname(fileURLToPath(import.meta.url)), '../../..');
@@ -16,15 +16,20 @@ export function fixturePath(...parts: string[]): string {
   return path;
 }
 
+/** A fixture JSON file, parsed. */
 export function readFixtureJson<T = unknown>(...parts: string[]): T {
   return JSON.parse(readFileSync(fixturePath(...parts), 'utf8')) as T;
 }
 
+/** A fixture file's bytes. */
 export function readFixtureBytes(...parts: string[]): Uint8Array {
   return new Uint8Array(readFileSync(fixturePath(...parts)));
 }
 
-/** All tensors of a fixture `.safetensors` file by name. */
-export function readFixtureTensors(...parts: string[]): Map<string, SafetensorsEntry> {
-  return new Map(parseSafetensors(readFixtureBytes(...parts)).tensors);
+/**
+ * All tensors of a fixture `.safetensors` file by name, read with `read` (@gq/safetensors'
+ * `parseSafetensors`): `readFixtureTensors(parseSafetensors, 'gq-search', 'inputs.safetensors')`.
+ */
+export function readFixtureTensors<E extends RawTensor>(read: SafetensorsReader<E>, ...parts: string[]): Map<string, E> {
+  return new Map(read(readFixtureBytes(...parts)).tensors);
 }

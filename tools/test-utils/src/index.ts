@@ -1,10 +1,22 @@
 import * as tf from '@tensorflow/tfjs-core';
-import { ensureGradients, useBackend, type BackendName } from '@gq/runtime';
 
-/** Start a backend (default cpu) with gradients registered; call in `beforeAll`. */
-export async function setupBackend(name: BackendName = 'cpu'): Promise<void> {
-  await useBackend(name);
-  await ensureGradients();
+/**
+ * Start a backend for tests (default cpu) with gradients registered; call in `beforeAll`.
+ *
+ * Deliberately not @gq/runtime's `useBackend` + `ensureGradients`: @gq/runtime depends on @gq/core
+ * and @gq/codebook, whose tests use this package, so depending on it here would close a cycle in
+ * the build graph. The two steps are the plain tfjs ones: import the backend package and select
+ * it, then load the CommonJS build of tfjs-layers, which carries its own copy of tfjs-core's
+ * gradient registrations (the registries are process globals, so every copy of tfjs-core sees them).
+ */
+export async function setupBackend(name: 'cpu' | 'wasm' = 'cpu'): Promise<void> {
+  if (name === 'wasm') await import('@tensorflow/tfjs-backend-wasm');
+  else await import('@tensorflow/tfjs-backend-cpu');
+  if (!(await tf.setBackend(name))) throw new Error(`setupBackend: tf.setBackend('${name}') must succeed, got false`);
+  await tf.ready();
+  // The cpu backend prints a "use tfjs-node" banner on first use in Node; tests chose cpu.
+  if (name === 'cpu') (tf.backend() as { firstUse?: boolean }).firstUse = false;
+  if (tf.getGradient('Sum') === undefined) await import('@tensorflow/tfjs-layers');
 }
 
 /** Run `fn` and return how many tensors it left allocated (0 means no leak). */
@@ -33,6 +45,7 @@ export { repoRoot, fixturesDir, fixturePath, readFixtureJson, readFixtureBytes, 
 export { bitDifferences, maxAbsDiff } from './compare.js';
 export { expectCodedError } from './expect.js';
 export type { CodedErrorClass } from './expect.js';
+export type { RawTensor, SafetensorsReader } from './tensor-file.js';
 export { seededRandom, seededNormal, randomNormalTensor, randomImages, linearReadout } from './random.js';
 export { gradientProblems, safetensorsDifferences, treeDifferences } from './params.js';
 export { readVaeFixture, splitMomentsError } from './vae-fixture.js';

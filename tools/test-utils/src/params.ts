@@ -1,6 +1,6 @@
 import * as tf from '@tensorflow/tfjs-core';
-import { parseSafetensors } from '@gq/safetensors';
 import { bitDifferences } from './compare.js';
+import type { RawTensor, SafetensorsReader } from './tensor-file.js';
 
 /** Names of the tensors present in both trees whose values differ bitwise, or that only one tree has. */
 export async function treeDifferences(a: Readonly<Record<string, tf.Tensor>>, b: Readonly<Record<string, tf.Tensor>>): Promise<string[]> {
@@ -15,17 +15,18 @@ export async function treeDifferences(a: Readonly<Record<string, tf.Tensor>>, b:
 }
 
 /**
- * Compare two safetensors files: the tensor names of `actual` in file order, and the names whose
- * dtype, shape or bytes differ from `expected` (or that only one file holds).
+ * Compare two safetensors files, both read with `read` (@gq/safetensors' `parseSafetensors`): the
+ * tensor names of `actual` in file order, and the names whose dtype, shape or bytes differ from
+ * `expected` (or that only one file holds).
  */
-export function safetensorsDifferences(actual: Uint8Array, expected: Uint8Array): { keys: string[]; mismatched: string[] } {
-  const a = parseSafetensors(actual).tensors;
-  const b = parseSafetensors(expected).tensors;
+export function safetensorsDifferences(actual: Uint8Array, expected: Uint8Array, read: SafetensorsReader): { keys: string[]; mismatched: string[] } {
+  const a = read(actual).tensors;
+  const b = read(expected).tensors;
   const mismatched: string[] = [];
   for (const name of new Set([...a.keys(), ...b.keys()])) {
     const x = a.get(name);
     const y = b.get(name);
-    const bytes = (t: NonNullable<typeof x>): Uint8Array => new Uint8Array(t.data.buffer, t.data.byteOffset, t.data.byteLength);
+    const bytes = (t: RawTensor): Uint8Array => new Uint8Array(t.data.buffer, t.data.byteOffset, t.data.byteLength);
     if (x === undefined || y === undefined || x.dtype !== y.dtype || bitDifferences(x.shape, y.shape) > 0 || bitDifferences(bytes(x), bytes(y)) > 0) mismatched.push(name);
   }
   return { keys: [...a.keys()], mismatched };

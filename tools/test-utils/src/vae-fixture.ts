@@ -1,8 +1,8 @@
-import type { SafetensorsEntry } from '@gq/safetensors';
 import { readFixtureBytes, readFixtureJson, readFixtureTensors } from './fixtures.js';
+import type { RawTensor, SafetensorsReader } from './tensor-file.js';
 
 /** A reference VAE fixture folder (unet-tiny, vit-tiny): see its README for provenance. */
-export interface VaeFixture {
+export interface VaeFixture<E extends RawTensor = RawTensor> {
   /** The reference constructors' keyword arguments. */
   readonly encoderParams: Record<string, unknown>;
   readonly decoderParams: Record<string, unknown>;
@@ -11,7 +11,7 @@ export interface VaeFixture {
   /** The state_dict's keys and PyTorch shapes, in state_dict order. */
   readonly keys: [string, number[]][];
   /** Inputs and reference outputs (`x`, `z`, `moments_f64`, `dec_f64`, …). */
-  readonly io: Map<string, SafetensorsEntry>;
+  readonly io: Map<string, E>;
   /** The reference weights as safetensors bytes. */
   readonly modelBytes: Uint8Array;
 }
@@ -23,14 +23,15 @@ interface FixtureConfig {
   n_params_decoder: number;
 }
 
-export function readVaeFixture(folder: string): VaeFixture {
+/** Read a reference VAE fixture folder; `read` is @gq/safetensors' `parseSafetensors`. */
+export function readVaeFixture<E extends RawTensor>(folder: string, read: SafetensorsReader<E>): VaeFixture<E> {
   const config = readFixtureJson<FixtureConfig>(folder, 'config.json');
   return {
     encoderParams: config.encoder.params,
     decoderParams: config.decoder.params,
     parameterCount: { encoder: config.n_params_encoder, decoder: config.n_params_decoder, total: config.n_params_encoder + config.n_params_decoder },
     keys: readFixtureJson<{ keys: [string, number[]][] }>(folder, 'keys.json').keys,
-    io: readFixtureTensors(folder, 'io.safetensors'),
+    io: readFixtureTensors(read, folder, 'io.safetensors'),
     modelBytes: readFixtureBytes(folder, 'model.safetensors'),
   };
 }

@@ -1,5 +1,4 @@
-import { releaseCodebookTensors } from '@gq/codebook';
-import { codebookOf, evaluate } from '@gq/train/src/evaluate.js';
+import { evaluate } from '@gq/training';
 import type { ClaimCheck, Table } from '../report.js';
 import { benchConfig, runId, withTrainedModel, type BenchContext, type TrainingRecord } from '../runs.js';
 import { SuiteRun, gaussianScores, verdict, type GaussianScores, type SuiteOutput } from '../suite.js';
@@ -25,8 +24,7 @@ export async function mSweepSuite(ctx: BenchContext): Promise<SuiteOutput> {
     results.push(
       await run.config(runId(config), () =>
         withTrainedModel(ctx, config, async (model) => {
-          const e = await evaluate(config, model.trainer, model.test);
-          releaseCodebookTensors(codebookOf(config));
+          const e = await evaluate(model.model, model.test);
           return {
             dim,
             tokensPerPosition: channels / dim,

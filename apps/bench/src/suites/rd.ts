@@ -1,16 +1,9 @@
-import { releaseCodebookTensors } from '@gq/codebook';
-import { codebookOf, evaluate } from '@gq/train/src/evaluate.js';
-import { describeBottleneck, type Method } from '@gq/train/src/config.js';
+import { describeBottleneck, evaluate, type Method } from '@gq/training';
 import type { ClaimCheck, Table } from '../report.js';
 import { benchConfig, runId, withTrainedModel, type BenchContext, type TrainingRecord } from '../runs.js';
 import type { Arch } from '../sizes.js';
 import { SuiteRun, verdict, type SuiteOutput } from '../suite.js';
 import { barPlot, linePlot } from '../svg.js';
-
-/** evaluate() leaves the GQ codebook's feature table on the backend (codebooks are cached and shared); release it. */
-function releaseGqTables(config: Parameters<typeof codebookOf>[0]): void {
-  if (config.method === 'gq') releaseCodebookTensors(codebookOf(config));
-}
 
 export const rdMethods: readonly Method[] = ['gq', 'vq', 'fsq', 'lfq', 'bsq'];
 
@@ -47,8 +40,7 @@ export async function rdSuite(ctx: BenchContext): Promise<SuiteOutput> {
         results.push(
           await run.config(runId(config), () =>
             withTrainedModel(ctx, config, async (model) => {
-              const e = await evaluate(config, model.trainer, model.test);
-          releaseGqTables(config);
+              const e = await evaluate(model.model, model.test);
               return {
                 arch,
                 method,

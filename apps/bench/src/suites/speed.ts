@@ -1,16 +1,11 @@
-import { createRequire } from 'node:module';
-import { dirname, join } from 'node:path';
 import * as tf from '@tensorflow/tfjs-core';
-import { createCodebook, gqSearch, gqSearchCpu, releaseCodebookTensors, philox4x32, ppnd16, uniformFromWords, wasmSimdSupported, type Codebook, type CpuSearchAlgorithm } from '@gq/codebook';
+import { createCodebook, gqSearch, gqSearchCpu, releaseCodebookTensors, wasmSimdSupported, type Codebook, type CpuSearchAlgorithm } from '@gq/codebook';
+import { philox4x32, ppnd16, uniformFromWords } from '@gq/codebook/internal';
 import { availableBackends, useBackend, type BackendName } from '@gq/runtime';
 import { DataParallelTrainer } from '@gq/runtime/parallel';
-import { Tokenizer } from '@gq/tokenizer';
-import { initBackbone } from '@gq/train/src/backbone.js';
-import { loadDataset, splitImages, toModelInput } from '@gq/train/src/datasets/index.js';
-import { combineStepStats } from '@gq/train/src/replica.js';
-import { batchIndices } from '@gq/train/src/train.js';
+import { batchShards, combineStepStats, initBackbone, loadDataset, replicaModuleUrl, splitImages, toModelInput, TrainedModel, type TrainingReplicaTypes } from '@gq/training';
 // The codebook package's own bench helper: splits a search over worker threads (shared memory).
-import { CpuSearchPool } from '../../../../packages/codebook/bench/cpu-search-pool.js';
+import { ParallelSearch } from '@gq/runtime/parallel';
 import type { Table } from '../report.js';
 import { benchConfig, type BenchContext } from '../runs.js';
 import { SuiteRun, type SuiteOutput } from '../suite.js';
@@ -124,10 +119,10 @@ async function searchTimings(ctx: BenchContext, backends: readonly BackendName[]
   }
   const spec = { size, dim, seed: 42, method: 'sobol' } as const;
   for (const engine of ['ts', 'wasm'] as const) {
-    const pool = await CpuSearchPool.create(2, spec, engine);
+    const pool = await ParallelSearch.create(spec, engine === 'ts' ? { threads: 2 } : { threads: 2, engine: 'tfjs', backend: 'wasm' });
     try {
-      await pool.search(mu.subarray(0, 2 * dim), logVar.subarray(0, 2 * dim), dim, beta);
-      const pooled = await best(2, () => pool.search(mu, logVar, dim, beta));
+      await pool.search(mu.subarray(0, 2 * dim), logVar.subarray(0, 2 * dim), { beta });
+      const pooled = await best(2, () => pool.search(mu, logVar, { beta }));
       record(engine === 'ts' ? 'pure TS scan, 2 worker threads' : 'tfjs wasm gqSearch, 2 worker threads', engine === 'ts' ? 'none' : 'wasm', rows, pooled.seconds, pooled.value);
     } finally {
       await pool.close();
@@ -190,21 +185,13 @@ async function stepTimings(ctx: BenchContext): Promise<StepTiming[]> {
   const config = benchConfig(ctx, 'unet', { method: 'gq', bits: 8 });
   const dataset = await loadDataset(config.dataset, config.imageSize);
   const { train } = splitImages(dataset, config.testImages, config.seed);
-  const replicaModule = join(dirname(createRequire(import.meta.url).resolve('@gq/train/package.json')), 'src', 'replica.ts');
   const out: StepTiming[] = [];
   for (const backend of ctx.size.speed.trainBackends) {
     for (const workers of [1, 2]) {
       ctx.log(`speed: training step, ${backend}, ${workers} worker(s), batch ${config.batchSize}`);
-      const trainer = await DataParallelTrainer.create({ replicaModule, workers, backend, replicaOptions: { config }, combine: combineStepStats });
+      const trainer = await DataParallelTrainer.create<TrainingReplicaTypes>({ replicaModule: replicaModuleUrl, workers, backend, replicaOptions: { config }, combine: combineStepStats });
       try {
-        const shards = (step: number) => {
-          const indices = batchIndices(step, train.count, config.batchSize, config.seed);
-          const per = Math.floor(indices.length / workers);
-          return Array.from({ length: workers }, (_, w) => {
-            const part = indices.subarray(w * per, w === workers - 1 ? indices.length : (w + 1) * per);
-            return { images: { shape: [part.length, config.imageSize, config.imageSize, config.imageChannels], data: toModelInput(train, part, config.imageSize, config.imageChannels) } };
-          });
-        };
+        const shards = (step: number) => batchShards(config, train, step, workers);
         await trainer.step(shards(0));
         const steps = ctx.size.speed.trainSteps;
         const start = performance.now();
@@ -229,15 +216,9 @@ async function tokenizerTimings(ctx: BenchContext): Promise<TokenizerTiming[]> {
     ctx.log(`speed: tokenizer encode/decode, ${backend}, ${count} images`);
     await useBackend(backend);
     const params = initBackbone(config, 1);
-    const tokenizer = Tokenizer.create({
-      arch: config.arch,
-      config: config.model,
-      params,
-      codebook: { size: 2 ** config.codebookBits, dim: config.dim, seed: config.codebookSeed, method: config.codebookMethod },
-      layout: config.layout,
-      beta: config.beta,
-    });
+    const model = TrainedModel.fromParams(config, params);
     tf.dispose(Object.values(params));
+    const tokenizer = model.tokenizer!;
     const images = tf.tensor4d(pixels, [count, config.imageSize, config.imageSize, config.imageChannels]);
     try {
       const warmTokens = await tokenizer.encode(images);
@@ -262,7 +243,7 @@ async function tokenizerTimings(ctx: BenchContext): Promise<TokenizerTiming[]> {
       images.dispose();
       // The generated codebook is cached and shared, so the tokenizer leaves its search tables to the caller.
       releaseCodebookTensors(tokenizer.codebook);
-      tokenizer.dispose();
+      model.dispose();
     }
   }
   return out;

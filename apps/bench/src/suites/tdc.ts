@@ -1,4 +1,4 @@
-import type { Method } from '@gq/train/src/config.js';
+import type { Method } from '@gq/training';
 import { analyseGaussian, type GaussianAnalysis } from '../analysis.js';
 import type { ClaimCheck, Table } from '../report.js';
 import { benchConfig, runId, withTrainedModel, type BenchContext, type TrainingRecord } from '../runs.js';

@@ -1,5 +1,4 @@
-import { evaluate } from '@gq/train/src/evaluate.js';
-import type { Method } from '@gq/train/src/config.js';
+import { evaluate, type Method } from '@gq/training';
 import type { ClaimCheck, Table } from '../report.js';
 import { benchConfig, runId, withTrainedModel, type BenchContext, type TrainingRecord } from '../runs.js';
 import { SuiteRun, gaussianScores, verdict, type GaussianScores, type SuiteOutput } from '../suite.js';
@@ -28,7 +27,7 @@ export async function tokenBridgeSuite(ctx: BenchContext): Promise<SuiteOutput> 
     results.push(
       await run.config(runId(config), () =>
         withTrainedModel(ctx, config, async (model) => {
-          const e = await evaluate(config, model.trainer, model.test);
+          const e = await evaluate(model.model, model.test);
           return {
             method,
             bitsPerChannel,

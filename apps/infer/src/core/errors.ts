@@ -1,12 +1,9 @@
+import { gqErrorClass, type GqError } from '@gq/core';
+
 /** Error thrown by the gq app (CLI and page), with a stable machine-readable `code`. */
-export class InferError extends Error {
-  readonly code: string;
-  constructor(code: string, message: string, options?: { readonly cause?: unknown }) {
-    super(message, options);
-    this.name = 'InferError';
-    this.code = code;
-  }
-}
+export const InferError = gqErrorClass('InferError', '@gq/infer');
+/** An error thrown by the gq app: a `GqError` whose `source` is `'@gq/infer'`. */
+export type InferError = GqError;
 
 /** One-line description of anything thrown, for messages shown to a person. */
 export function errorMessage(error: unknown): string {

@@ -1,4 +1,5 @@
 import * as tf from '@tensorflow/tfjs-core';
+import { pixelToUnit, unitToPixels } from '@gq/core';
 import { InferError } from './errors.js';
 
 /** 8-bit pixels, row-major [height, width, channels] (channels 1, 3 or 4). */
@@ -16,8 +17,8 @@ export interface Pixels {
 const luma = [0.299, 0.587, 0.114] as const;
 
 /**
- * Pixels → float32 [1, H, W, C] in [−1, 1] by v/127.5 − 1 (the reference's inverse of (x+1)·127.5).
- * Alpha is dropped; a gray model (C = 1) gets BT.601 luma, a colour model gray images replicated.
+ * Pixels → float32 [H, W, C] values in [−1, 1] by @gq/core's `pixelToUnit`. Alpha is dropped; a gray
+ * model (C = 1) gets BT.601 luma (mapped unrounded), a colour model gray images replicated.
  */
 export function pixelsToValues(pixels: Pixels, channels: number): Float32Array {
   const { data, width, height, channels: source } = pixels;
@@ -35,11 +36,11 @@ export function pixelsToValues(pixels: Pixels, channels: number): Float32Array {
     const g = source >= 3 ? data[base + 1]! : r;
     const b = source >= 3 ? data[base + 2]! : r;
     if (channels === 1) {
-      out[p] = (luma[0] * r + luma[1] * g + luma[2] * b) / 127.5 - 1;
+      out[p] = pixelToUnit(luma[0] * r + luma[1] * g + luma[2] * b);
     } else {
-      out[3 * p] = r / 127.5 - 1;
-      out[3 * p + 1] = g / 127.5 - 1;
-      out[3 * p + 2] = b / 127.5 - 1;
+      out[3 * p] = pixelToUnit(r);
+      out[3 * p + 1] = pixelToUnit(g);
+      out[3 * p + 2] = pixelToUnit(b);
     }
   }
   return out;
@@ -60,20 +61,14 @@ export function pixelsToTensor(images: readonly Pixels[], channels: number): tf.
   return tf.tensor4d(values, [images.length, height, width, channels]);
 }
 
-/** Float values in [−1, 1] → 8-bit by round((v + 1)·127.5), clamped: what a PNG of the result holds. */
-export function valuesToBytes(values: ArrayLike<number>): Uint8ClampedArray {
-  const out = new Uint8ClampedArray(values.length);
-  for (let i = 0; i < values.length; i++) out[i] = Math.round((values[i]! + 1) * 127.5);
-  return out;
-}
-
 /**
  * Split a decoded batch [B, H, W, C] into per-image 8-bit pixels (C channels). Does not dispose
  * `images`; reads with `await data()` so it also works on WebGPU.
  */
 export async function tensorToPixels(images: tf.Tensor4D): Promise<Pixels[]> {
   const [batch, height, width, channels] = images.shape;
-  const bytes = valuesToBytes(await images.data());
+  // @gq/core's unitToPixels: round((v + 1)·127.5), clamped to [0, 255]; what a PNG of the result holds.
+  const bytes = unitToPixels(await images.data());
   const per = height * width * channels;
   return Array.from({ length: batch }, (_, i) => ({ data: bytes.subarray(i * per, (i + 1) * per), width, height, channels }));
 }

@@ -1,17 +1,18 @@
 import { mkdir, readFile, stat, writeFile } from 'node:fs/promises';
 import { basename, dirname, extname, join } from 'node:path';
 import * as tf from '@tensorflow/tfjs-core';
+import { isGqError } from '@gq/core';
 import {
   ARTIFACT_MAGIC,
   TOKEN_FILE_MAGIC,
   readTokenFile,
   unpackArtifact,
-  resolveManifest,
-  computeArtifactId,
   writeTokenFile,
   type Tokenizer,
   type Tokens,
 } from '@gq/tokenizer';
+// `gq info` checks an artifact's id without loading its weights into tfjs.
+import { computeArtifactId, resolveManifest } from '@gq/tokenizer/internal';
 import { InferError, errorMessage } from '../core/errors.js';
 import { concatTokens, sliceTokens } from '../core/tokens.js';
 import { decodePixels, encodePixels, roundTrip } from '../core/pipeline.js';
@@ -20,7 +21,8 @@ import type { Pixels } from '../core/pixels.js';
 import { readImage, writePng, type Fit } from './images.js';
 import { loadTokenizer, readArtifactSource } from './model.js';
 import { startNodeBackend } from './backend.js';
-import { Progress, type Io } from './progress.js';
+import { Progress } from '@gq/runtime/progress';
+import type { Io } from './io.js';
 
 export interface CommonOptions {
   readonly backend: string;
@@ -72,6 +74,17 @@ async function withModel<T>(options: BatchOptions, io: Io, body: (tokenizer: Tok
   }
 }
 
+/** Progress over images on stderr, when there is more than one and the output is not quiet or JSON. */
+function imageProgress(io: Io, label: string, total: number, options: CommonOptions): Progress {
+  return new Progress({
+    total,
+    label,
+    unit: 'images',
+    stream: { write: io.err, isTTY: io.errIsTty },
+    enabled: total > 1 && !options.quiet && !options.json,
+  });
+}
+
 /** Consecutive runs of equally sized images, at most `size` long: one tensor batch each. */
 function batchesOf(images: readonly Pixels[], size: number): Array<{ start: number; images: Pixels[] }> {
   const batches: Array<{ start: number; images: Pixels[] }> = [];
@@ -117,7 +130,7 @@ export async function encodeCommand(paths: readonly string[], options: EncodeOpt
     if (single && images.some((image) => image.width !== images[0]!.width || image.height !== images[0]!.height)) {
       throw new InferError('size-mismatch', `-o ${options.output}: one .gqt holds images of one size; with --fit none these differ (write one file per image with -o <dir>)`);
     }
-    const progress = new Progress(io, 'encode', images.length, !options.quiet && !options.json);
+    const progress = imageProgress(io, 'encode', images.length, options);
     const parts: Tokens[] = [];
     const written: Array<{ file: string; images: number; bytes: number; bpp: number }> = [];
     let done = 0;
@@ -162,8 +175,7 @@ export async function decodeCommand(path: string, options: DecodeOptions, io: Io
     try {
       file = readTokenFile(bytes, { expectArtifactId: tokenizer.artifactId! });
     } catch (error) {
-      const code = (error as { code?: string }).code;
-      const hint = code === 'artifact-mismatch' ? ' (this token file was written with another model: pass that model with --model)' : '';
+      const hint = isGqError(error) && error.code === 'artifact-mismatch' ? ' (this token file was written with another model: pass that model with --model)' : '';
       throw new InferError('bad-token-file', `${path}: not a valid token file for this model: ${errorMessage(error)}${hint}`, { cause: error });
     }
     const batch = file.tokens.shape[0];
@@ -176,7 +188,7 @@ export async function decodeCommand(path: string, options: DecodeOptions, io: Io
     const names = Array.from({ length: batch }, (_, i) =>
       toPng ? output! : join(dir, batch === 1 ? `${stem(path)}.png` : `${stem(path)}-${String(i).padStart(digits, '0')}.png`),
     );
-    const progress = new Progress(io, 'decode', batch, !options.quiet && !options.json);
+    const progress = imageProgress(io, 'decode', batch, options);
     for (let start = 0; start < batch; start += options.batchSize) {
       const count = Math.min(options.batchSize, batch - start);
       const pictures = await decodePixels(tokenizer, sliceTokens(file.tokens, start, count));
@@ -200,7 +212,7 @@ export async function roundTripCommand(paths: readonly string[], options: RoundT
   if (options.output !== undefined) await mkdir(options.output, { recursive: true });
   await withModel(options, io, async (tokenizer) => {
     const images = await readImages(paths, tokenizer, options.fit);
-    const progress = new Progress(io, 'roundtrip', images.length, !options.quiet && !options.json);
+    const progress = imageProgress(io, 'roundtrip', images.length, options);
     if (options.saveTokens !== undefined && images.some((image) => image.width !== images[0]!.width || image.height !== images[0]!.height)) {
       throw new InferError('size-mismatch', `--save-tokens ${options.saveTokens}: one .gqt holds images of one size; with --fit none these differ`);
     }

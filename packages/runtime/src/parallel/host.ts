@@ -100,13 +100,18 @@ export class ReplicaHost {
     if (this.replica.setState !== undefined) await this.replica.setState({ arrays: rest, json: state.json });
   }
 
+  /** Run the replica's handler for `method`: its `calls` entry, else its untyped `call`. */
   call(method: string, args: unknown): Promise<unknown> | unknown {
+    const calls = this.replica.calls as Readonly<Record<string, (args: unknown) => unknown>> | undefined;
+    const handler = calls !== undefined && Object.hasOwn(calls, method) ? calls[method] : undefined;
+    if (handler !== undefined) return handler(args);
     if (this.replica.call === undefined) {
-      throw new RuntimeError('no-call', `call: the replica defines no call() to handle '${method}'`);
+      throw new RuntimeError('no-call', `call: the replica handles no '${method}' (it has neither calls.${method} nor call())`);
     }
     return this.replica.call(method, args);
   }
 
+  /** Free the replica. */
   dispose(): void {
     this.replica.dispose();
   }
