@@ -1,4 +1,5 @@
 import * as tf from '@tensorflow/tfjs-core';
+import { BAND_HALF_WIDTH, LOG_VAR_MAX, LOG_VAR_MIN } from '@gq/core';
 import { createCodebook, gqQuantize, releaseCodebookTensors, type SelectionRule } from '@gq/codebook';
 import { IndexHistogram, largeErrorStats, quantileSorted, rateStats, type LargeErrorBins, type RateStats } from '@gq/metrics';
 import { klBits, reparameterize } from '@gq/tdc';
@@ -63,7 +64,7 @@ export async function analyseGaussian(
       const tokenBits = klBits(mu, logVar, { group: config.dim, layout: config.layout });
       const dimBits = klBits(mu, logVar, { group: 1, layout: config.layout });
       const sample = reparameterize(mu, logVar, { seed: EVAL_NOISE_SEED + c });
-      const product = tf.tidy(() => tf.abs(tf.mul(mu, tf.exp(tf.mul(tf.clipByValue(logVar, -30, 20), 0.5)))));
+      const product = tf.tidy(() => tf.abs(tf.mul(mu, tf.exp(tf.mul(tf.clipByValue(logVar, LOG_VAR_MIN, LOG_VAR_MAX), 0.5)))));
       try {
         tokenRates.push(...(await floatsOf(tokenBits)));
         dimRates.push(...(await floatsOf(dimBits)));
@@ -134,7 +135,7 @@ export async function analyseGaussian(
     mean: { psnr: sums.mean[0]! / images, ssim: sums.mean[1]! / images },
     sample: { psnr: sums.sample[0]! / images, ssim: sums.sample[1]! / images },
     conversions,
-    tokenBits: rateStats(tokenRates, { target: config.codebookBits, tolerance: 0.5, binWidth: 0.5 }),
+    tokenBits: rateStats(tokenRates, { target: config.codebookBits, tolerance: BAND_HALF_WIDTH, binWidth: 0.5 }),
     dimBits: rateStats(dimRates, { binWidth: 0.25 }),
     c1p95: quantileSorted(sortedMuSigma, 0.95),
   };

@@ -4,7 +4,7 @@ import { join } from 'node:path';
 import * as tf from '@tensorflow/tfjs-core';
 import { psnr, ssim } from '@gq/metrics';
 import { useBackend, type BackendName } from '@gq/runtime';
-import { methodSpec, resolveConfig, toModelInput, trainRun, TrainedModel, type ConfigInput, type ImageSet, type TrainConfig } from '@gq/training';
+import { evaluate, methodSpec, resolveConfig, toModelInput, trainRun, TrainedModel, type ConfigInput, type Evaluation, type ImageSet, type TrainConfig } from '@gq/training';
 import { BenchError } from './errors.js';
 import type { Arch, SizeProfile } from './sizes.js';
 
@@ -107,6 +107,11 @@ export async function withTrainedModel<T>(ctx: BenchContext, config: TrainConfig
     model?.dispose();
     await outcome.trainer.dispose();
   }
+}
+
+/** Train (or load) `config`, evaluate it on its held-out images, and shape the evaluation into a result row. */
+export function withEvaluation<T>(ctx: BenchContext, config: TrainConfig, row: (evaluation: Evaluation, training: TrainingRecord) => T): Promise<T> {
+  return withTrainedModel(ctx, config, async (bench) => row(await evaluate(bench.model, bench.test), bench.training));
 }
 
 /** One chunk of the evaluation set with its posterior moments. */

@@ -1,14 +1,6 @@
 import * as tf from '@tensorflow/tfjs-core';
 import type { Codebook } from './codebook.js';
-import {
-  isLatentLayout,
-  latentRowsToTokens,
-  latentToTokens,
-  tokensPerPosition,
-  tokensToLatent,
-  tokensToLatentRows,
-  type LatentLayout,
-} from '@gq/core';
+import { isLatentLayout, latentRowsToTokens, latentToTokens, tokensPerPosition, tokensToLatent, tokensToLatentRows, type LatentLayout } from '@gq/core';
 import { CodebookError } from './errors.js';
 import { resolveSelection, type SelectionOptions } from './query.js';
 import { gqSearchCpu } from './search-cpu.js';

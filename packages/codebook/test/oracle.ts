@@ -1,3 +1,5 @@
+import { seededNormal, seededRandom } from '@gq/test-utils';
+
 /**
  * Float64 brute-force oracle for the GQ selection rule in its direct form (ALGORITHMS.md §3.1),
  * written independently of the inner-product form the package uses.
@@ -60,4 +62,22 @@ export function acceptable(result: OracleResult, chosen: number, relTol: number)
   if (chosen === result.best) return true;
   if (!(chosen >= 0 && chosen < result.scores.length)) return false;
   return result.bestScore - result.scores[chosen]! <= relTol * (1 + result.scale);
+}
+
+/** μ ~ N(0, 1), σ log-uniform in [0.01, 3]; row 0 has μ = 0, row 1 has σ = 1, row 2 has σ > 1. */
+export function makeQueries(rows: number, dim: number, seed: number): { mu: Float32Array; logVar: Float32Array } {
+  const normal = seededNormal(seed);
+  const uniform = seededRandom(seed + 1);
+  const mu = new Float32Array(rows * dim);
+  const logVar = new Float32Array(rows * dim);
+  for (let i = 0; i < rows * dim; i++) {
+    mu[i] = normal();
+    logVar[i] = 2 * Math.log(0.01 * 300 ** uniform());
+  }
+  for (let d = 0; d < dim && rows >= 3; d++) {
+    mu[d] = 0;
+    logVar[dim + d] = 0;
+    logVar[2 * dim + d] = 2 * Math.log(1.5 + d / dim);
+  }
+  return { mu, logVar };
 }

@@ -9,7 +9,7 @@ import {
   type Codebook,
   type CpuSearchStats,
 } from '@gq/codebook';
-import { acceptable, oracleSearch } from './oracle.js';
+import { acceptable, makeQueries, oracleSearch } from './oracle.js';
 
 /*
  * The wasm SIMD kernel scores in float32 and re-ranks its candidates in float64; its contract is
@@ -20,23 +20,6 @@ import { acceptable, oracleSearch } from './oracle.js';
 /** Same float64 tolerance as search.test.ts: ≈ 1e4 ulps of the score scale. */
 const FLOAT64_TOL = 1e-12;
 
-/** μ ~ N(0, 1), σ log-uniform in [0.01, 3]; row 0 has μ = 0, row 1 has σ = 1, row 2 has σ > 1. */
-function makeQueries(rows: number, dim: number, seed: number): { mu: Float32Array; logVar: Float32Array } {
-  const normal = seededNormal(seed);
-  const uniform = seededRandom(seed + 1);
-  const mu = new Float32Array(rows * dim);
-  const logVar = new Float32Array(rows * dim);
-  for (let i = 0; i < rows * dim; i++) {
-    mu[i] = normal();
-    logVar[i] = 2 * Math.log(0.01 * 300 ** uniform());
-  }
-  for (let d = 0; d < dim && rows >= 3; d++) {
-    mu[d] = 0;
-    logVar[dim + d] = 0;
-    logVar[2 * dim + d] = 2 * Math.log(1.5 + d / dim);
-  }
-  return { mu, logVar };
-}
 
 function simdAndJs(
   mu: Float32Array | Float64Array,

@@ -1,30 +1,13 @@
 import * as tf from '@tensorflow/tfjs-core';
 import { beforeAll, describe, expect, it } from 'vitest';
-import { seededNormal, seededRandom, setupBackend, tensorGrowth } from '@gq/test-utils';
+import { setupBackend, tensorGrowth } from '@gq/test-utils';
 import { CodebookError, codebookFromValues, createCodebook, gqSearch, gqSearchCpu, releaseCodebookTensors, type Codebook } from '@gq/codebook';
-import { acceptable, oracleSearch } from './oracle.js';
+import { acceptable, makeQueries, oracleSearch } from './oracle.js';
 
 beforeAll(async () => {
   await setupBackend('cpu');
 });
 
-/** Queries with σ log-uniform in [0.01, 3] and μ ~ N(0, 1), plus edge rows (μ = 0, ℓ = 0, σ ≥ 1). */
-function makeQueries(rows: number, dim: number, seed: number): { mu: Float32Array; logVar: Float32Array } {
-  const normal = seededNormal(seed);
-  const uniform = seededRandom(seed + 1);
-  const mu = new Float32Array(rows * dim);
-  const logVar = new Float32Array(rows * dim);
-  for (let i = 0; i < rows * dim; i++) {
-    mu[i] = normal();
-    logVar[i] = 2 * Math.log(0.01 * 300 ** uniform());
-  }
-  for (let d = 0; d < dim; d++) {
-    mu[d] = 0; // row 0: μ = 0
-    logVar[dim + d] = 0; // row 1: σ = 1, linear score under β = 1
-    logVar[2 * dim + d] = 2 * Math.log(1.5 + d / dim); // row 2: σ > 1 everywhere (convex for β = 1)
-  }
-  return { mu, logVar };
-}
 
 /** Float32 tolerance of ALGORITHMS.md §3.5; float64 paths get 1e-12 (≈ 1e4 ulps of the scale). */
 const FLOAT32_TOL = 1e-5;

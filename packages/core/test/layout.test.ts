@@ -1,17 +1,7 @@
 import { beforeAll, describe, expect, it } from 'vitest';
 import * as tf from '@tensorflow/tfjs-core';
 import { seededNormal, setupBackend, tensorGrowth } from '@gq/test-utils';
-import {
-  CoreError,
-  isGqError,
-  isLatentLayout,
-  latentRowsToTokens,
-  latentToTokens,
-  tokensPerPosition,
-  tokensToLatent,
-  tokensToLatentRows,
-  type LatentLayout,
-} from '@gq/core';
+import { CoreError, isGqError, isLatentLayout, latentRowsToTokens, latentToTokens, tokensPerPosition, tokensToLatent, tokensToLatentRows, type LatentLayout } from '@gq/core';
 
 beforeAll(async () => {
   await setupBackend('cpu');

@@ -1,13 +1,7 @@
 import { beforeAll, describe, expect, it } from 'vitest';
 import * as tf from '@tensorflow/tfjs-core';
 import { seededNormal, seededRandom, setupBackend } from '@gq/test-utils';
-import {
-  MetricsError,
-  MomentAccumulator,
-  frechetDistance,
-  frechetDistanceFromMoments,
-  type GaussianMoments,
-} from '@gq/metrics';
+import { MetricsError, MomentAccumulator, frechetDistance, frechetDistanceFromMoments, type GaussianMoments } from '@gq/metrics';
 import { symmetricEigen } from '@gq/metrics/internal';
 
 beforeAll(async () => {

@@ -1,10 +1,11 @@
 import { createCodebook, gqSearchCpu } from '@gq/codebook';
 import { seededNormal, seededRandom } from '@gq/test-utils';
+import { medianMs } from '@gq/test-utils/bench';
 import { ParallelSearch } from '@gq/runtime/parallel';
 
 /*
  * Exact GQ search split over worker threads (ParallelSearch) against one thread, in one run:
- * N = 1024 queries (BENCH_ROWS), K = 65 536 codewords of m = 16, β = 1. Each row's indices are
+ * median times, N = 1024 queries (BENCH_ROWS), K = 65 536 codewords of m = 16, β = 1. Each row's indices are
  * compared with the single-thread float64 scan (the independent exact path).
  */
 
@@ -17,20 +18,18 @@ const sigma = Float32Array.from({ length: rows * spec.dim }, () => 0.35 + 0.3 * 
 const mu = Float32Array.from(sigma, (s) => Math.sqrt(1 - s * s) * normal());
 const logVar = Float32Array.from(sigma, (s) => 2 * Math.log(s));
 
-async function best<T>(repeats: number, fn: () => Promise<T> | T): Promise<{ seconds: number; value: T }> {
-  let seconds = Infinity;
-  let value: T | undefined;
-  for (let r = 0; r < repeats; r++) {
-    const start = performance.now();
+/** Median wall time of `repeats` runs, and the result of the last (every run returns the same indices). */
+async function timed(repeats: number, fn: () => Promise<Int32Array> | Int32Array): Promise<{ seconds: number; value: Int32Array }> {
+  let value: Int32Array | undefined;
+  const ms = await medianMs(async () => {
     value = await fn();
-    seconds = Math.min(seconds, (performance.now() - start) / 1000);
-  }
-  return { seconds, value: value! };
+  }, repeats);
+  return { seconds: ms / 1000, value: value! };
 }
 
 const codebook = createCodebook(spec);
-const reference = await best(1, () => gqSearchCpu(mu, logVar, codebook, { algorithm: 'exhaustive-js' }));
-const single = await best(3, () => gqSearchCpu(mu, logVar, codebook));
+const reference = await timed(1, () => gqSearchCpu(mu, logVar, codebook, { algorithm: 'exhaustive-js' }));
+const single = await timed(3, () => gqSearchCpu(mu, logVar, codebook));
 const agree = (indices: Int32Array): string => `${indices.filter((v, i) => v === reference.value[i]).length}/${rows}`;
 
 console.log(`GQ search, N = ${rows}, K = ${spec.size}, m = ${spec.dim}; ratios against gqSearchCpu on one thread, same run`);
@@ -45,8 +44,8 @@ for (const [name, options] of [
 ] as const) {
   const search = await ParallelSearch.create(spec, options);
   try {
-    const timed = await best(name.includes('float64') ? 1 : 3, () => search.search(mu, logVar, { beta: 1 }));
-    line(name, timed.seconds, timed.value);
+    const result = await timed(name.includes('float64') ? 1 : 3, () => search.search(mu, logVar, { beta: 1 }));
+    line(name, result.seconds, result.value);
   } finally {
     await search.close();
   }

@@ -1,5 +1,5 @@
 export { TrainError } from './errors.js';
-export { methodRegistry, methodSpec, methods, codebookOf, fsqLevelsFor, fsqPaperLevels } from './methods.js';
+export { methodRegistry, methodSpec, methods, rateControlLabel, codebookOf, fsqLevelsFor, fsqPaperLevels } from './methods.js';
 export type { Method, MethodSpec, RateControl, BottleneckParameters } from './methods.js';
 export {
   archs,

@@ -29,6 +29,8 @@ export interface MethodSpec {
   readonly name: string;
   /** One line for tables and help. */
   readonly label: string;
+  /** A few characters for plot legends and table cells, e.g. `GQ + TDC`, `FSQ`. */
+  readonly shortLabel: string;
   /** The encoder's σ is trained and used: training decodes μ + σε and adds the rate term of `rateControl`. */
   readonly gaussian: boolean;
   /** The rate term of a Gaussian method; absent for the quantised baselines. */
@@ -179,6 +181,7 @@ export const methodRegistry = {
   gq: {
     ...gqMethod,
     name: 'gq',
+    shortLabel: 'GQ + TDC',
     label: 'GQ: Gaussian VAE + TDC, converted with Gaussian Quant',
     rateControl: {
       kind: 'tdc',
@@ -188,11 +191,13 @@ export const methodRegistry = {
   'gq-vanilla': {
     ...gqMethod,
     name: 'gq-vanilla',
+    shortLabel: 'GQ (vanilla KL)',
     label: 'GQ on a vanilla Gaussian VAE (fixed KL weight, no TDC)',
     rateControl: { kind: 'fixed' },
   },
   vq: {
     name: 'vq',
+    shortLabel: 'VQ',
     label: 'VQ: learned codebook, straight-through, commitment + codebook losses',
     gaussian: false,
     choosesTokenDim: true,
@@ -215,6 +220,7 @@ export const methodRegistry = {
   },
   fsq: {
     name: 'fsq',
+    shortLabel: 'FSQ',
     choosesTokenDim: false,
     label: 'FSQ: finite scalar quantisation, straight-through',
     gaussian: false,
@@ -244,6 +250,7 @@ export const methodRegistry = {
   },
   lfq: {
     name: 'lfq',
+    shortLabel: 'LFQ',
     choosesTokenDim: false,
     label: 'LFQ: ±1 per channel, entropy loss',
     gaussian: false,
@@ -264,6 +271,7 @@ export const methodRegistry = {
   },
   bsq: {
     name: 'bsq',
+    shortLabel: 'BSQ',
     choosesTokenDim: false,
     label: 'BSQ: sign on the unit sphere, entropy loss',
     gaussian: false,
@@ -283,12 +291,14 @@ export const methodRegistry = {
   tokenbridge: {
     ...tokenBridgeMethod,
     name: 'tokenbridge',
+    shortLabel: 'TokenBridge',
     label: 'TokenBridge: vanilla Gaussian VAE, per-channel Gaussian bins after training',
     rateControl: { kind: 'fixed' },
   },
   'tokenbridge-tdc': {
     ...tokenBridgeMethod,
     name: 'tokenbridge-tdc',
+    shortLabel: 'TokenBridge + TDC',
     label: 'TokenBridge on a TDC VAE (per-channel target B bits)',
     rateControl: {
       kind: 'tdc',
@@ -302,6 +312,11 @@ export type Method = keyof typeof methodRegistry;
 
 /** Every method, in the registry's order. */
 export const methods = Object.keys(methodRegistry) as Method[];
+
+/** How a Gaussian method holds its rate, for tables: `TDC` or `vanilla KL`; `none` for the quantised baselines. */
+export function rateControlLabel(spec: MethodSpec): 'TDC' | 'vanilla KL' | 'none' {
+  return spec.rateControl === undefined ? 'none' : spec.rateControl.kind === 'tdc' ? 'TDC' : 'vanilla KL';
+}
 
 /** The registry record of `method` (a `bad-option` error for an unknown name). */
 export function methodSpec(method: string): MethodSpec {

@@ -5,7 +5,7 @@ import { beforeAll, describe, expect, it } from 'vitest';
 import * as tf from '@tensorflow/tfjs-core';
 import { Tokenizer } from '@gq/tokenizer';
 import { ensureGradients, useBackend } from '@gq/runtime';
-import { checkpointName, evaluateAndExport, rate, resolveConfig, toModelInput, trainRun, TrainError, type ConfigInput, type Method, type RunOptions } from '@gq/training';
+import { checkpointName, evaluateAndExport, rate, resolveConfig, toModelInput, trainRun, TrainError, type ConfigInput, type Method, type RunOptions, type TrainConfig } from '@gq/training';
 
 beforeAll(async () => {
   // Single-worker runs train in this thread; evaluation always runs here.
@@ -41,6 +41,16 @@ const quietRun = (outDir: string, options: Partial<RunOptions> = {}): RunOptions
   quiet: true,
   ...options,
 });
+
+/** Train a fresh run in `dir`, evaluate and export it, and release the trainer. */
+async function trainAndFinish(config: TrainConfig, dir: string) {
+  const outcome = await trainRun(config, quietRun(dir, { resume: false }));
+  try {
+    return { outcome, exported: await evaluateAndExport(config, outcome, dir, 'wasm') };
+  } finally {
+    await outcome.trainer.dispose();
+  }
+}
 
 /** Drop variable names from state keys: names come from a process-wide counter, indices fix the order. */
 function byIndex(arrays: Record<string, { data: ArrayLike<number> }>): Record<string, number[]> {
@@ -137,13 +147,7 @@ describe('gq-train methods: 2 steps, evaluation, outputs', () => {
     const dir = mkdtempSync(join(tmpdir(), `gq-${method}-`));
     const config = resolveConfig({ ...tinyUnet, method, bits: 8 });
     const before = tf.memory().numTensors;
-    const outcome = await trainRun(config, quietRun(dir, { resume: false }));
-    let exported;
-    try {
-      exported = await evaluateAndExport(config, outcome, dir, 'wasm');
-    } finally {
-      await outcome.trainer.dispose();
-    }
+    const { outcome, exported } = await trainAndFinish(config, dir);
     expect(tf.memory().numTensors).toBe(before);
     const { evaluation, artifact } = exported;
     const want = expected[method];
@@ -195,13 +199,7 @@ describe('gq-train ViT', () => {
   it('trains a ViT, exports a tokenizer artifact that loads and encodes to the patch grid', async () => {
     const dir = mkdtempSync(join(tmpdir(), 'gq-vit-'));
     const config = resolveConfig({ ...tinyVit, bits: 4 });
-    const outcome = await trainRun(config, quietRun(dir, { resume: false }));
-    let exported;
-    try {
-      exported = await evaluateAndExport(config, outcome, dir, 'wasm');
-    } finally {
-      await outcome.trainer.dispose();
-    }
+    const { outcome, exported } = await trainAndFinish(config, dir);
     const { evaluation, artifact } = exported;
     expect(evaluation.rate).toMatchObject({ positions: 16, bitsPerImage: 64, bpp: 0.25 });
     expect(evaluation.usage.tokens).toBe(4 * 16);

@@ -1,6 +1,5 @@
-import { evaluate } from '@gq/training';
 import type { ClaimCheck, Table } from '../report.js';
-import { benchConfig, runId, withTrainedModel, type BenchContext, type TrainingRecord } from '../runs.js';
+import { benchConfig, runId, withEvaluation, type BenchContext, type TrainingRecord } from '../runs.js';
 import { SuiteRun, gaussianScores, verdict, type GaussianScores, type SuiteOutput } from '../suite.js';
 import { linePlot } from '../svg.js';
 
@@ -23,18 +22,15 @@ export async function mSweepSuite(ctx: BenchContext): Promise<SuiteOutput> {
     ctx.log(`m-sweep: m = ${dim}, G = ${channels / dim}, K = 2^${config.codebookBits}`);
     results.push(
       await run.config(runId(config), () =>
-        withTrainedModel(ctx, config, async (model) => {
-          const e = await evaluate(model.model, model.test);
-          return {
+        withEvaluation(ctx, config, (e, training) => ({
             dim,
             tokensPerPosition: channels / dim,
             codebookBits: config.codebookBits,
             bpp: e.rate.bpp,
             ...gaussianScores(e),
             inBand: e.inBand!,
-            training: model.training,
-          } satisfies MSweepResult;
-        }),
+            training,
+          }) satisfies MSweepResult),
       ),
     );
   }

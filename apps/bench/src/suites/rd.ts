@@ -1,11 +1,13 @@
-import { describeBottleneck, evaluate, type Method } from '@gq/training';
+import { describeBottleneck, evaluate, methodSpec, type Method } from '@gq/training';
 import type { ClaimCheck, Table } from '../report.js';
-import { benchConfig, runId, withTrainedModel, type BenchContext, type TrainingRecord } from '../runs.js';
+import { benchConfig, runId, withEvaluation, type BenchContext, type TrainingRecord } from '../runs.js';
 import type { Arch } from '../sizes.js';
 import { SuiteRun, verdict, type SuiteOutput } from '../suite.js';
 import { barPlot, linePlot } from '../svg.js';
 
-export const rdMethods: readonly Method[] = ['gq', 'vq', 'fsq', 'lfq', 'bsq'];
+/** The method whose claim the suite tests, then the baselines it is compared with. */
+const ours: Method = 'gq';
+export const rdMethods: readonly Method[] = [ours, 'vq', 'fsq', 'lfq', 'bsq'];
 
 export interface RdResult {
   readonly arch: Arch;
@@ -39,9 +41,7 @@ export async function rdSuite(ctx: BenchContext): Promise<SuiteOutput> {
         ctx.log(`rd: ${arch} ${method} at ${bits} bits/position (${describeBottleneck(config)})`);
         results.push(
           await run.config(runId(config), () =>
-            withTrainedModel(ctx, config, async (model) => {
-              const e = await evaluate(model.model, model.test);
-              return {
+            withEvaluation(ctx, config, (e, training) => ({
                 arch,
                 method,
                 bits,
@@ -58,9 +58,8 @@ export async function rdSuite(ctx: BenchContext): Promise<SuiteOutput> {
                 used: e.usage.used,
                 usage: e.usage.fraction,
                 perplexity: e.usage.perplexity,
-                training: model.training,
-              } satisfies RdResult;
-            }),
+                training,
+              }) satisfies RdResult),
           ),
         );
       }
@@ -82,20 +81,20 @@ export async function rdSuite(ctx: BenchContext): Promise<SuiteOutput> {
       xLabel: 'bits per pixel',
       yLabel: 'PSNR (dB)',
       series: rdMethods.map((method) => ({
-        name: method === 'gq' ? 'GQ + TDC' : method.toUpperCase(),
+        name: methodSpec(method).shortLabel,
         points: results.filter((r) => r.arch === arch && r.method === method).map((r) => [r.bpp, r.psnr] as const),
       })),
     });
     plots.push({ file, title: `Rate–distortion, ${arch}` });
   }
-  const groups = results.filter((r) => r.method === 'gq').map((r) => `${r.arch} ${r.bits}b`);
+  const groups = results.filter((r) => r.method === ours).map((r) => `${r.arch} ${r.bits}b`);
   svgs['rd-usage.svg'] = barPlot({
     title: 'Codebook usage over the evaluation set',
     xLabel: 'backbone, bits per position',
     yLabel: 'usage (%)',
     categories: groups,
     series: rdMethods.map((method) => ({
-      name: method.toUpperCase(),
+      name: methodSpec(method).shortLabel,
       values: results.filter((r) => r.method === method).map((r) => r.usage * 100),
     })),
   });
@@ -109,10 +108,10 @@ export async function rdSuite(ctx: BenchContext): Promise<SuiteOutput> {
     for (const bits of ctx.size.rdBits) {
       const group = results.filter((r) => r.arch === arch && r.bits === bits);
       const best = group.reduce((a, b) => (b.psnr > a.psnr ? b : a));
-      const gq = group.find((r) => r.method === 'gq')!;
-      const runnerUp = group.filter((r) => r.method !== 'gq').reduce((a, b) => (b.psnr > a.psnr ? b : a));
+      const gq = group.find((r) => r.method === ours)!;
+      const runnerUp = group.filter((r) => r.method !== ours).reduce((a, b) => (b.psnr > a.psnr ? b : a));
       cells++;
-      if (best.method === 'gq') gqBest++;
+      if (best.method === ours) gqBest++;
       wins.push(`${arch} ${bits}b: best ${best.method} ${best.psnr.toFixed(2)} dB, GQ − best other (${runnerUp.method}) = ${(gq.psnr - runnerUp.psnr).toFixed(2)} dB`);
     }
   }
@@ -123,7 +122,7 @@ export async function rdSuite(ctx: BenchContext): Promise<SuiteOutput> {
     measured: wins.join('; '),
     verdict: gqBest === cells ? 'reproduces' : gqBest === 0 ? 'does not reproduce' : 'inconclusive',
   });
-  const usageRows = results.filter((r) => r.method === 'gq');
+  const usageRows = results.filter((r) => r.method === ours);
   const enoughTokens = usageRows.filter((r) => r.tokens >= 10 * r.codebookSize);
   const vqRows = results.filter((r) => r.method === 'vq');
   if (enoughTokens.length > 0) {

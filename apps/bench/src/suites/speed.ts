@@ -1,4 +1,5 @@
 import * as tf from '@tensorflow/tfjs-core';
+import { LOG_VAR_MAX, LOG_VAR_MIN } from '@gq/core';
 import { createCodebook, gqSearch, gqSearchCpu, releaseCodebookTensors, wasmSimdSupported, type Codebook, type CpuSearchAlgorithm } from '@gq/codebook';
 import { philox4x32, ppnd16, uniformFromWords } from '@gq/codebook/internal';
 import { availableBackends, useBackend, type BackendName } from '@gq/runtime';
@@ -87,7 +88,7 @@ function naiveIndices(mu: Float32Array, logVar: Float32Array, codebook: Codebook
     parts.push(
       tf.tidy(() => {
         const m = tf.tensor3d(mu.subarray(start * dim, (start + count) * dim), [count, 1, dim]);
-        const l = tf.clipByValue(tf.tensor3d(logVar.subarray(start * dim, (start + count) * dim), [count, 1, dim]), -30, 20);
+        const l = tf.clipByValue(tf.tensor3d(logVar.subarray(start * dim, (start + count) * dim), [count, 1, dim]), LOG_VAR_MIN, LOG_VAR_MAX);
         const posterior = tf.neg(tf.add(tf.add(tf.div(tf.squaredDifference(codes, m), tf.mul(tf.exp(l), 2)), tf.mul(l, 0.5)), halfLogTwoPi));
         const prior = tf.neg(tf.add(tf.mul(tf.square(codes), 0.5), halfLogTwoPi));
         return tf.argMax(tf.sum(tf.sub(posterior, tf.mul(prior, beta)), 2), 1) as tf.Tensor1D;

@@ -1,4 +1,4 @@
-import type { Method } from '@gq/training';
+import { methodSpec, rateControlLabel, type Method } from '@gq/training';
 import { analyseGaussian, type GaussianAnalysis } from '../analysis.js';
 import type { ClaimCheck, Table } from '../report.js';
 import { benchConfig, runId, withTrainedModel, type BenchContext, type TrainingRecord } from '../runs.js';
@@ -44,7 +44,7 @@ export async function tdcSuite(ctx: BenchContext): Promise<SuiteOutput> {
       const c = at(r, b);
       const t = r.analysis.tokenBits;
       return [
-        r.method === 'gq' ? 'TDC' : 'vanilla KL',
+        rateControlLabel(methodSpec(r.method)),
         t.mean,
         `${t.quantiles.p5.toFixed(2)} / ${t.quantiles.p50.toFixed(2)} / ${t.quantiles.p95.toFixed(2)}`,
         `${t.min.toFixed(2)} – ${t.max.toFixed(2)}`,

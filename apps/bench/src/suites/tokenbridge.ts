@@ -1,6 +1,6 @@
-import { evaluate, type Method } from '@gq/training';
+import { methodSpec, rateControlLabel, type Method } from '@gq/training';
 import type { ClaimCheck, Table } from '../report.js';
-import { benchConfig, runId, withTrainedModel, type BenchContext, type TrainingRecord } from '../runs.js';
+import { benchConfig, runId, withEvaluation, type BenchContext, type TrainingRecord } from '../runs.js';
 import { SuiteRun, gaussianScores, verdict, type GaussianScores, type SuiteOutput } from '../suite.js';
 import { barPlot } from '../svg.js';
 
@@ -26,9 +26,7 @@ export async function tokenBridgeSuite(ctx: BenchContext): Promise<SuiteOutput> 
     ctx.log(`tokenbridge: ${method}, C = ${channels}, B = ${bitsPerChannel}`);
     results.push(
       await run.config(runId(config), () =>
-        withTrainedModel(ctx, config, async (model) => {
-          const e = await evaluate(model.model, model.test);
-          return {
+        withEvaluation(ctx, config, (e, training) => ({
             method,
             bitsPerChannel,
             scale: config.tbScale,
@@ -36,13 +34,12 @@ export async function tokenBridgeSuite(ctx: BenchContext): Promise<SuiteOutput> 
             bitsMin: e.bits!.min,
             bitsMax: e.bits!.max,
             inBand: e.inBand!,
-            training: model.training,
-          } satisfies TokenBridgeResult;
-        }),
+            training,
+          }) satisfies TokenBridgeResult),
       ),
     );
   }
-  const name = (m: Method): string => (m === 'tokenbridge' ? 'vanilla KL' : 'TDC (T = B)');
+  const name = (m: Method): string => (methodSpec(m).rateControl?.kind === 'tdc' ? 'TDC (T = B)' : rateControlLabel(methodSpec(m)));
   const table: Table = {
     title: `TokenBridge at B = ${bitsPerChannel} bits per channel (UNet, C = ${channels}, scale s = ${results[0]!.scale})`,
     columns: ['VAE', 'R̄ bits/channel', 'R min – max', 'in B±0.5 %', 'PSNR μ', 'PSNR sample', 'PSNR TokenBridge(μ)', 'μ − TB dB', 'SSIM TB', 'level usage %', 'perplexity'],
