@@ -12,7 +12,8 @@ export function runSource(entry, env = process.env) {
   const child = spawn(
     process.execPath,
     ['--conditions=@gq/source', '--import', require.resolve('tsx'), entry, ...process.argv.slice(2)],
-    { stdio: 'inherit', env },
+    // GQ_LAUNCHER_PID lets the entry notice when this wrapper dies (kill -9) and stop, rather than run on orphaned.
+    { stdio: 'inherit', env: { ...env, GQ_LAUNCHER_PID: String(process.pid) } },
   );
   for (const signal of ['SIGINT', 'SIGTERM']) process.on(signal, () => child.kill(signal));
   child.on('exit', (code, signal) => process.exit(code ?? (signal !== null ? 130 : 1)));

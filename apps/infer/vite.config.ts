@@ -1,3 +1,4 @@
+import { fileURLToPath } from 'node:url';
 import { defaultClientConditions, defineConfig } from 'vite';
 
 /**
@@ -26,6 +27,8 @@ export default defineConfig({
     // (Function.prototype.toString); minification lets that function refer to names outside it,
     // and every worker then dies with "e is not defined".
     minify: false,
+    // Two pages, one build: tokenize (index.html) and train (train.html).
+    rollupOptions: { input: { index: fileURLToPath(new URL('./web/index.html', import.meta.url)), train: fileURLToPath(new URL('./web/train.html', import.meta.url)) } },
   },
   server: { headers: isolationHeaders },
   preview: { headers: isolationHeaders },

@@ -1,5 +1,5 @@
 import * as tf from '@tensorflow/tfjs-core';
-import { BAND_HALF_WIDTH, LOG_VAR_MAX, LOG_VAR_MIN } from '@gq/core';
+import { LOG_VAR_MAX, LOG_VAR_MIN } from '@gq/core';
 import { createCodebook, gqQuantize, releaseCodebookTensors, type SelectionRule } from '@gq/codebook';
 import { IndexHistogram, largeErrorStats, quantileSorted, rateStats, type LargeErrorBins, type RateStats } from '@gq/metrics';
 import { klBits, reparameterize } from '@gq/tdc';
@@ -38,6 +38,12 @@ export interface GaussianAnalysis {
 
 const EVAL_NOISE_SEED = 0x5eed;
 
+/** How the analysis converts: β and the codebook generator (default the run's). */
+export interface ConversionOptions {
+  readonly beta?: number;
+  readonly codebookMethod?: 'sobol' | 'normal';
+}
+
 async function floatsOf(t: tf.Tensor): Promise<Float32Array> {
   return (await t.data()) as Float32Array;
 }
@@ -52,8 +58,11 @@ export async function analyseGaussian(
   model: BenchModel,
   codebookBits: readonly number[] | ((meanRateBits: number) => readonly number[]),
   bins?: LargeErrorBins,
+  conversion: ConversionOptions = {},
 ): Promise<GaussianAnalysis> {
   const { config } = model;
+  const beta = conversion.beta ?? config.beta;
+  const codebookMethod = conversion.codebookMethod ?? config.codebookMethod;
   const chunks = await encodeTestSet(model);
   const sums = { mean: [0, 0], sample: [0, 0] };
   const tokenRates: number[] = [];
@@ -83,7 +92,7 @@ export async function analyseGaussian(
   const meanRate = tokenRates.reduce((a, r) => a + r, 0) / tokenRates.length;
   const conversions: Conversion[] = [];
   for (const bits of typeof codebookBits === 'function' ? codebookBits(meanRate) : codebookBits) {
-    const codebook = createCodebook({ size: 2 ** bits, dim: config.dim, seed: config.codebookSeed, method: config.codebookMethod });
+    const codebook = createCodebook({ size: 2 ** bits, dim: config.dim, seed: config.codebookSeed, method: codebookMethod });
     const histogram = new IndexHistogram(codebook.size);
     let psnrSum = 0;
     let ssimSum = 0;
@@ -94,7 +103,7 @@ export async function analyseGaussian(
         try {
           const rules: SelectionRule[] = ['gq', 'nearest'];
           for (const rule of rules) {
-            const { zq, indices } = await gqQuantize(mu, logVar, codebook, { beta: config.beta, layout: config.layout, rule });
+            const { zq, indices } = await gqQuantize(mu, logVar, codebook, { beta, layout: config.layout, rule });
             held.push(zq, indices);
             const stats = await largeErrorStats(zq, mu, logVar, { tokenDim: 1 });
             large[rule] += stats.largeErrors;
@@ -135,7 +144,7 @@ export async function analyseGaussian(
     mean: { psnr: sums.mean[0]! / images, ssim: sums.mean[1]! / images },
     sample: { psnr: sums.sample[0]! / images, ssim: sums.sample[1]! / images },
     conversions,
-    tokenBits: rateStats(tokenRates, { target: config.codebookBits, tolerance: BAND_HALF_WIDTH, binWidth: 0.5 }),
+    tokenBits: rateStats(tokenRates, { target: config.codebookBits, tolerance: config.tdcBand, binWidth: 0.5 }),
     dimBits: rateStats(dimRates, { binWidth: 0.25 }),
     c1p95: quantileSorted(sortedMuSigma, 0.95),
   };

@@ -4,7 +4,7 @@ import { writeFileAtomic } from '@gq/training';
 import { BenchError } from './errors.js';
 import { describeMachine, type MachineInfo } from './machine.js';
 
-export const suiteNames = ['rd', 'tdc', 'k-sweep', 'm-sweep', 'tokenbridge', 'speed'] as const;
+export const suiteNames = ['rd', 'tdc', 'k-sweep', 'm-sweep', 'tokenbridge', 'beta', 'seeds', 'controller', 'tdc-speed', 'speed'] as const;
 export type SuiteName = (typeof suiteNames)[number];
 
 /** A table cell: numbers are formatted with the column's digits, strings printed as they are. */
@@ -25,9 +25,9 @@ export interface PlotFile {
   readonly title: string;
 }
 
-/** One claim of ALGORITHMS §8 checked against this run's numbers. */
+/** One claim of docs/algorithms.md §8 checked against this run's numbers. */
 export interface ClaimCheck {
-  /** The claim's number in ALGORITHMS §8. */
+  /** The claim's number in docs/algorithms.md §8. */
   readonly claim: number;
   readonly statement: string;
   readonly criterion: string;
@@ -96,7 +96,7 @@ export function suiteMarkdown(report: SuiteReport, plotPath: (file: string) => s
   if (report.claims.length > 0) {
     parts.push(
       markdownTable({
-        title: 'Claims (ALGORITHMS §8) checked in this suite',
+        title: 'Claims (docs/algorithms.md §8) checked in this suite',
         columns: ['claim', 'statement', 'criterion', 'measured', 'verdict'],
         rows: report.claims.map((c) => [String(c.claim), c.statement, c.criterion, c.measured, c.verdict]),
       }),

@@ -6,11 +6,19 @@ import { psnr, ssim } from '@gq/metrics';
 import { useBackend, type BackendName } from '@gq/runtime';
 import { evaluate, methodSpec, resolveConfig, toModelInput, trainRun, TrainedModel, type ConfigInput, type Evaluation, type ImageSet, type TrainConfig } from '@gq/training';
 import { BenchError } from './errors.js';
-import type { Arch, SizeProfile } from './sizes.js';
+import { stepsOf, type Arch, type SizeProfile } from './sizes.js';
 
 /** What every suite gets: where to write, how big, and how to train. */
 export interface BenchContext {
+  /** Suite reports and training runs (`<outDir>/runs/<id>`, checkpoints included). */
   readonly outDir: string;
+  /**
+   * Where each configuration's result is kept: `<resultsDir>/<suite>/<key>.json` (small JSON files,
+   * no weights, meant to be committed). Absent: `<outDir>/<suite>/configs/<key>.json`.
+   */
+  readonly resultsDir?: string;
+  /** Train and measure nothing: every configuration's result must already be kept (`report` mode). */
+  readonly reportOnly?: boolean;
   readonly size: SizeProfile;
   readonly workers: number;
   readonly backend: BackendName;
@@ -27,7 +35,9 @@ export function benchConfig(ctx: BenchContext, arch: Arch, input: ConfigInput): 
     arch,
     preset: backbone.preset,
     dataset: ctx.size.dataset,
-    steps: ctx.size.steps,
+    steps: stepsOf(ctx.size, arch),
+    // Only a size that names γ sets it, so the other sizes' configurations (and result keys) stay as they were.
+    ...(ctx.size.tdcFactor !== undefined ? { tdcFactor: ctx.size.tdcFactor } : {}),
     batchSize: ctx.size.batchSize,
     learningRate: ctx.size.learningRate,
     testImages: ctx.size.testImages,
@@ -40,7 +50,7 @@ export function benchConfig(ctx: BenchContext, arch: Arch, input: ConfigInput): 
 export function runId(config: TrainConfig): string {
   const hash = createHash('sha256').update(JSON.stringify(config)).digest('hex').slice(0, 10);
   const dim = methodSpec(config.method).choosesTokenDim ? `-m${config.dim}` : '';
-  return `${config.arch}-${config.method}-b${config.bits}-c${config.model.zChannels}${dim}-${hash}`;
+  return `${config.arch}-${config.method}-b${config.bits}-c${config.model.zChannels}${dim}-s${config.seed}-${hash}`;
 }
 
 export interface TrainingRecord {
@@ -63,8 +73,8 @@ export interface BenchModel {
   readonly training: TrainingRecord;
 }
 
-function lastLogLine(runDir: string): { loss: number; bits?: { mean: number } } | undefined {
-  const path = join(runDir, 'metrics.jsonl');
+function lastLogLine(dir: string): { loss: number; bits?: { mean: number } } | undefined {
+  const path = join(dir, 'metrics.jsonl');
   if (!existsSync(path)) return undefined;
   const lines = readFileSync(path, 'utf8').trim().split('\n');
   const last = lines.at(-1);
@@ -76,12 +86,16 @@ function lastLogLine(runDir: string): { loss: number; bits?: { mean: number } } 
  * finished model is loaded, not retrained), copy the trained model into this thread, run `use`
  * on it, then release it. Evaluation runs in this thread on the context's backend.
  */
-export async function withTrainedModel<T>(ctx: BenchContext, config: TrainConfig, use: (model: BenchModel) => Promise<T>): Promise<T> {
-  const id = runId(config);
-  const runDir = join(ctx.outDir, 'runs', id);
+export async function withTrainedModel<T>(
+  ctx: BenchContext,
+  config: TrainConfig,
+  use: (model: BenchModel) => Promise<T>,
+  id: string = runId(config),
+): Promise<T> {
+  const dir = runDir(ctx, id);
   ctx.log(`  model ${id}: ${config.steps} steps`);
   const outcome = await trainRun(config, {
-    outDir: runDir,
+    outDir: dir,
     workers: ctx.workers,
     backend: ctx.backend,
     resume: true,
@@ -93,7 +107,7 @@ export async function withTrainedModel<T>(ctx: BenchContext, config: TrainConfig
     if (outcome.interrupted) throw new BenchError('interrupted', `training of ${id} was interrupted at step ${outcome.step}; rerun to resume`);
     if (outcome.trainer.workerCount > 1 || tf.getBackend() !== ctx.backend) await useBackend(ctx.backend);
     model = await TrainedModel.fromTrainer(config, outcome.trainer);
-    const last = lastLogLine(runDir);
+    const last = lastLogLine(dir);
     const training: TrainingRecord = {
       runId: id,
       steps: outcome.step,
@@ -107,6 +121,16 @@ export async function withTrainedModel<T>(ctx: BenchContext, config: TrainConfig
     model?.dispose();
     await outcome.trainer.dispose();
   }
+}
+
+/** Where `withTrainedModel` trains `config` (or the run named `id`): `<out>/runs/<id>`. */
+export function runDir(ctx: BenchContext, id: string): string {
+  return join(ctx.outDir, 'runs', id);
+}
+
+/** The training seeds of a quality cell: 0, 1, …, size.seeds − 1. */
+export function seedsOf(ctx: BenchContext): number[] {
+  return Array.from({ length: ctx.size.seeds }, (_, i) => i);
 }
 
 /** Train (or load) `config`, evaluate it on its held-out images, and shape the evaluation into a result row. */

@@ -8,12 +8,16 @@ export type Arch = 'unet' | 'vit';
 /**
  * Everything that sets the cost of a run. `quick` is the CI smoke size (seconds per suite),
  * `small` a real run of tens of minutes on two shared cores (the one RESULTS.md is built from),
- * `full` the issue's size: the 32×32 presets, both backbones, hours on two cores.
+ * `medium` the 32×32 presets on both backbones, sized to 6–10 hours of two cores (see
+ * `mediumCost` below), `medium-photos` the same on natural photographs, and `full` the issue's
+ * largest size: many hours on two cores.
  */
 export interface SizeProfile {
   readonly name: string;
   readonly dataset: string;
   readonly steps: number;
+  /** Optimiser steps of ViT models, where they differ from `steps` (the ViT's step costs several UNet steps). */
+  readonly vitSteps?: number;
   readonly batchSize: number;
   readonly learningRate: number;
   readonly testImages: number;
@@ -22,6 +26,17 @@ export interface SizeProfile {
   /** rd: bits per latent position, and the backbones compared. */
   readonly rdBits: readonly number[];
   readonly rdArchs: readonly Arch[];
+  /**
+   * TDC update factor γ of every TDC model (tdc-speed sets its own). Default: the training default,
+   * the reference's γ. λ_max grows by ×γ per step, so it reaches 100 after ln(100)/ln γ steps.
+   */
+  readonly tdcFactor?: number;
+  /**
+   * Training seconds per optimiser step of each backbone at this size on two wasm workers, as
+   * measured (`measured` says how) for the cost estimate of missing configurations; results already
+   * committed at this size replace it with their own mean.
+   */
+  readonly secondsPerStep?: { readonly unet: number; readonly vit: number; readonly measured: string };
   /** tdc: bits per position of the GQ (m = C, G = 1) models compared. */
   readonly tdcBits: number;
   /** k-sweep: an m = 1 TDC model at T bits per dimension, converted with log2 K ∈ [T − span, T + span] ∩ [1, 24]. */
@@ -30,6 +45,10 @@ export interface SizeProfile {
   readonly mSweep: { readonly channels: number; readonly dims: readonly number[] };
   /** tokenbridge: B bits per channel, m = 1. */
   readonly tokenBridgeBits: number;
+  /** Training seeds of every quality cell (rd, tdc, tokenbridge; beta and seeds reuse rd's models). */
+  readonly seeds: number;
+  /** tdc-speed: TDC update factors γ, each trained once and evaluated after each step count (ascending). */
+  readonly tdcSpeed: { readonly factors: readonly number[]; readonly steps: readonly number[] };
   readonly speed: {
     /** GQ search queries N, codebook size K and token dimension m of the headline comparison. */
     readonly rows: number;
@@ -54,6 +73,63 @@ const unet16: Partial<UnetConfig> = { resolution: 16, ch: 16, chMult: [1, 2], nu
 /** A 16-px ViT with 4-px patches (4×4 tokens), one block. */
 const vit16: Partial<VitConfig> = { imageSize: 16, patchSize: 4, width: 32, layers: 1, heads: 2, mlpRatio: 2, zChannels: 4, dimFfnOutput: 32 };
 
+/** The speed suite of `small` and `medium`: the headline search size, wasm only. */
+const smallSpeed: SizeProfile['speed'] = {
+  rows: 1024,
+  size: 65536,
+  dim: 16,
+  naiveRows: 32,
+  scalarRows: 4096,
+  trainSteps: 4,
+  trainBackends: ['wasm'],
+  tokenizerImages: 64,
+  tokenizerBackends: ['wasm'],
+  searchBackends: ['wasm'],
+};
+
+/** `medium`'s UNet steps (ViT: `MEDIUM_VIT_STEPS`). */
+const MEDIUM_STEPS = 700;
+const MEDIUM_VIT_STEPS = 300;
+/** `medium`'s TDC update factor γ: λ_max reaches 100 after ln 100 / ln 1.03 ≈ 156 steps. */
+const MEDIUM_TDC_FACTOR = 1.03;
+/**
+ * Seconds per step of the 32×32 presets at batch 16 on two wasm workers: a 20-step gq-train run of
+ * each, its training CPU seconds per step halved (the machine was shared, load ≈ 15, so wall time
+ * per step was 2.46 s and 13.9 s; CPU time is what two quiet cores would spend).
+ */
+const MEDIUM_SECONDS_PER_STEP = { unet: 0.44, vit: 1.72, measured: '20-step gq-train runs, batch 16, training CPU seconds per step ÷ 2 cores' };
+
+/**
+ * `medium`: the 32×32 presets (UNet tiny32, ViT cpu32) on both backbones, 2 rates, 3 seeds, with
+ * γ = MEDIUM_TDC_FACTOR so that λ_max reaches 100 after ln 100 / ln γ ≈ 156 steps and TDC has
+ * ≈ 540 of the UNet's MEDIUM_STEPS left to pull ≥ 80 % of tokens into band (the main job, γ = 1.01
+ * with 463 ramp steps, had 78 % in band after 900 steps, 437 after its ramp). The ViT trains
+ * MEDIUM_VIT_STEPS: its step costs several UNet steps. Cost per suite: apps/bench/README.md §Sizes,
+ * and the Cost table of every RESULTS.md.
+ */
+const medium: SizeProfile = {
+  name: 'medium',
+  dataset: 'sample',
+  steps: MEDIUM_STEPS,
+  vitSteps: MEDIUM_VIT_STEPS,
+  batchSize: 16,
+  learningRate: 1e-3,
+  testImages: 256,
+  unet: { preset: 'tiny32', model: {} },
+  vit: { preset: 'cpu32', model: {} },
+  rdBits: [4, 8],
+  rdArchs: ['unet', 'vit'],
+  tdcFactor: MEDIUM_TDC_FACTOR,
+  secondsPerStep: MEDIUM_SECONDS_PER_STEP,
+  tdcBits: 8,
+  kSweep: { target: 4, span: 3 },
+  mSweep: { channels: 8, dims: [1, 2, 4, 8] },
+  tokenBridgeBits: 2,
+  seeds: 3,
+  tdcSpeed: { factors: [1.01, MEDIUM_TDC_FACTOR, 1.05], steps: [200, 400, MEDIUM_STEPS] },
+  speed: smallSpeed,
+};
+
 export const sizes: Readonly<Record<string, SizeProfile>> = {
   quick: {
     name: 'quick',
@@ -70,6 +146,8 @@ export const sizes: Readonly<Record<string, SizeProfile>> = {
     kSweep: { target: 2, span: 1 },
     mSweep: { channels: 4, dims: [1, 4] },
     tokenBridgeBits: 1,
+    seeds: 2,
+    tdcSpeed: { factors: [1.01, 1.05], steps: [1, 2] },
     speed: {
       rows: 64,
       size: 1024,
@@ -98,19 +176,12 @@ export const sizes: Readonly<Record<string, SizeProfile>> = {
     kSweep: { target: 4, span: 3 },
     mSweep: { channels: 8, dims: [1, 2, 4, 8] },
     tokenBridgeBits: 2,
-    speed: {
-      rows: 1024,
-      size: 65536,
-      dim: 16,
-      naiveRows: 32,
-      scalarRows: 4096,
-      trainSteps: 4,
-      trainBackends: ['wasm'],
-      tokenizerImages: 64,
-      tokenizerBackends: ['wasm'],
-      searchBackends: ['wasm'],
-    },
+    seeds: 3,
+    tdcSpeed: { factors: [1.01, 1.02, 1.05], steps: [200, 400] },
+    speed: smallSpeed,
   },
+  medium,
+  'medium-photos': { ...medium, name: 'medium-photos', dataset: 'photos' },
   full: {
     name: 'full',
     dataset: 'sample',
@@ -126,6 +197,8 @@ export const sizes: Readonly<Record<string, SizeProfile>> = {
     kSweep: { target: 8, span: 4 },
     mSweep: { channels: 16, dims: [1, 2, 4, 8, 16] },
     tokenBridgeBits: 2,
+    seeds: 3,
+    tdcSpeed: { factors: [1.01, 1.02, 1.05], steps: [500, 1000, 2000] },
     speed: {
       rows: 1024,
       size: 65536,
@@ -141,8 +214,14 @@ export const sizes: Readonly<Record<string, SizeProfile>> = {
   },
 };
 
+/** Optimiser steps of one model of `arch` at this size. */
+export function stepsOf(size: SizeProfile, arch: Arch): number {
+  return arch === 'vit' ? (size.vitSteps ?? size.steps) : size.steps;
+}
+
 export interface SizeOverrides {
   readonly steps?: number;
+  readonly seeds?: number;
   readonly batchSize?: number;
   readonly testImages?: number;
   readonly dataset?: string;
@@ -154,5 +233,7 @@ export function sizeProfile(name: string, overrides: SizeOverrides = {}): SizePr
   if (base === undefined) throw new BenchError('bad-option', `--size must be one of ${Object.keys(sizes).join(', ')}, got '${name}'`);
   const defined = Object.fromEntries(Object.entries(overrides).filter(([, v]) => v !== undefined));
   const changed = Object.keys(defined).length > 0;
-  return { ...base, ...defined, name: changed ? `${base.name}+${Object.entries(defined).map(([k, v]) => `${k}=${String(v)}`).join(',')}` : base.name };
+  // --steps sets every backbone's steps.
+  const { vitSteps: _vitSteps, ...withoutVitSteps } = base;
+  return { ...(defined.steps !== undefined ? withoutVitSteps : base), ...defined, name: changed ? `${base.name}+${Object.entries(defined).map(([k, v]) => `${k}=${String(v)}`).join(',')}` : base.name };
 }

@@ -1,5 +1,7 @@
+import { existsSync } from 'node:fs';
 import { join } from 'node:path';
 import type { Evaluation } from '@gq/training';
+import { BenchError } from './errors.js';
 import { machineInfo, type MachineInfo } from './machine.js';
 import { cachedResult, type ClaimCheck, type PlotFile, type SuiteName, type SuiteReport, type Table } from './report.js';
 import type { BenchContext } from './runs.js';
@@ -43,6 +45,10 @@ export function gaussianScores(e: Evaluation): GaussianScores {
 
 /** Every configuration result carries where, when and how long it was measured. */
 export interface Measured {
+  /** The suite, configuration key and size it was measured for (absent in results kept before they were recorded). */
+  readonly suite?: SuiteName;
+  readonly key?: string;
+  readonly size?: string;
   readonly machine: MachineInfo;
   /** Wall time of the measurement (training that ran in that invocation included). */
   readonly measureSeconds: number;
@@ -53,6 +59,9 @@ export class SuiteRun {
   private readonly started = performance.now();
   measuredNow = 0;
   cached = 0;
+  /** Cached configurations measured at another commit than the current one: key → commit. */
+  readonly otherCommits = new Map<string, string>();
+  readonly #commit = machineInfo('none').commit;
 
   constructor(
     readonly ctx: BenchContext,
@@ -63,17 +72,32 @@ export class SuiteRun {
     return join(this.ctx.outDir, this.suite);
   }
 
-  /** Measure one configuration unless `<suite>/configs/<key>.json` already holds its result. */
+  /** Where the result of configuration `key` is kept (see `BenchContext.resultsDir`). */
+  resultPath(key: string): string {
+    return this.ctx.resultsDir !== undefined ? join(this.ctx.resultsDir, this.suite, `${key}.json`) : join(this.dir, 'configs', `${key}.json`);
+  }
+
+  /**
+   * Measure one configuration unless its result is already kept (`resultPath`). In report-only mode
+   * a missing result throws a `result-missing` BenchError instead of training anything.
+   */
   async config<T extends object>(key: string, measure: () => Promise<T>): Promise<T & Measured> {
-    const { value, fresh } = await cachedResult(join(this.dir, 'configs', `${key}.json`), async () => {
+    const path = this.resultPath(key);
+    if (this.ctx.reportOnly === true && !existsSync(path)) {
+      throw new BenchError('result-missing', `${this.suite}: no kept result for configuration ${key} (${path}); run gq-bench ${this.suite} --size ${this.ctx.size.name} to measure it`);
+    }
+    const { value, fresh } = await cachedResult(path, async () => {
       const started = performance.now();
       const result = await measure();
-      return { ...result, machine: machineInfo(this.ctx.backend), measureSeconds: (performance.now() - started) / 1000 };
+      return { ...result, suite: this.suite, key, size: this.ctx.size.name, machine: machineInfo(this.ctx.backend), measureSeconds: (performance.now() - started) / 1000 };
     });
     if (fresh) this.measuredNow++;
     else {
       this.cached++;
-      this.ctx.log(`  ${key}: cached result`);
+      // A result is keyed by its configuration; the code that measured it is printed with it when it differs.
+      const other = value.machine.commit !== this.#commit;
+      if (other) this.otherCommits.set(key, value.machine.commit);
+      this.ctx.log(`  ${key}: kept result${other ? ` (measured at ${value.machine.commit.slice(0, 10)})` : ''}`);
     }
     return value;
   }
@@ -98,7 +122,15 @@ export class SuiteRun {
       plots: parts.plots,
       claims: parts.claims ?? [],
       results: parts.results,
-      notes: parts.notes ?? [],
+      notes: [
+        ...(parts.notes ?? []),
+        ...(this.otherCommits.size > 0
+          ? [
+              `${this.otherCommits.size} configuration(s) measured at an earlier commit than this report's (${this.#commit.slice(0, 10)}): ` +
+                [...this.otherCommits].map(([key, commit]) => `${key} @ ${commit.slice(0, 10)}`).join(', '),
+            ]
+          : []),
+      ],
     };
     return { report, svgs: parts.svgs };
   }

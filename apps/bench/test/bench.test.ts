@@ -1,4 +1,4 @@
-import { existsSync, mkdtempSync, readFileSync } from 'node:fs';
+import { cpSync, existsSync, mkdtempSync, readdirSync, readFileSync, rmSync, writeFileSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { beforeAll, describe, expect, it } from 'vitest';
@@ -8,7 +8,8 @@ import { theorem31Bound } from '@gq/metrics';
 import { runBench, resolveSuites } from '../src/bench.js';
 import { BenchError } from '../src/errors.js';
 import { assertFinite, markdownTable, suiteNames, type SuiteReport } from '../src/report.js';
-import { sizeProfile } from '../src/sizes.js';
+import { sizeProfile, stepsOf } from '../src/sizes.js';
+import { estimatedSeconds, suiteCosts } from '../src/cost.js';
 import { barPlot, linePlot, niceTicks } from '../src/svg.js';
 
 /** Every number anywhere in a parsed report, with its JSON path. */
@@ -61,9 +62,11 @@ describe('gq-bench --quick, every suite', () => {
       for (const [path, value] of found) expect(Number.isFinite(value), path).toBe(true);
     }
     const results = readFileSync(resultsFile, 'utf8');
-    expect(results).toContain('## Claims (ALGORITHMS §8)');
+    expect(results).toContain('## Claims');
+    // Every claim of the paper has a verdict row.
+    for (let claim = 1; claim <= 11; claim++) expect(results).toMatch(new RegExp(`\\| ${claim} \\| `));
     for (const name of suiteNames) expect(results).toContain(`## ${name} (quick)`);
-  }, 240_000);
+  }, 600_000);
 
   it('reports values that obey their own definitions', () => {
     const byName = Object.fromEntries(reports.map((r) => [r.suite, r]));
@@ -99,6 +102,70 @@ describe('gq-bench --quick, every suite', () => {
     const first = reports.find((r) => r.suite === 'tdc')!;
     expect(again[0]!.results).toEqual(first.results);
   }, 120_000);
+  it('keeps results as <results>/<suite>/<key>.json with their provenance, and skips kept configurations', async () => {
+    const results = mkdtempSync(join(tmpdir(), 'gq-results-'));
+    // Training resumes from the first run's checkpoints in out/runs: only the results are written anew.
+    const [mSweep] = await runBench({ suites: ['m-sweep'], size: 'quick', outDir: out, resultsDir: results, workers: 1, backend: 'wasm', quiet: true, command: 'test', log: () => undefined });
+    expect(mSweep!.measuredNow).toBe(sizeProfile('quick').mSweep.dims.length);
+    const files = readdirSync(join(results, 'm-sweep'));
+    expect(files).toHaveLength(mSweep!.measuredNow);
+    for (const file of files) {
+      const kept = JSON.parse(readFileSync(join(results, 'm-sweep', file), 'utf8')) as { suite: string; key: string; size: string; machine: { commit: string }; measureSeconds: number; training: { runId: string; steps: number } };
+      expect([kept.suite, `${kept.key}.json`, kept.size]).toEqual(['m-sweep', file, 'quick']);
+      expect(kept.training.runId).toMatch(/-s0-/);
+      expect(kept.training.steps).toBe(sizeProfile('quick').steps);
+      expect(kept.measureSeconds).toBeGreaterThan(0);
+      // Metrics and provenance only: no weights.
+      expect(readFileSync(join(results, 'm-sweep', file)).length).toBeLessThan(20_000);
+    }
+    const [again] = await runBench({ suites: ['m-sweep'], size: 'quick', outDir: out, resultsDir: results, workers: 1, backend: 'wasm', quiet: true, command: 'test', log: () => undefined });
+    expect([again!.measuredNow, again!.cached]).toEqual([0, files.length]);
+  }, 120_000);
+
+  it('report mode builds every report from kept results alone and lists what is missing with its cost', async () => {
+    // The first run's configs/ folders, moved into the results layout, one suite left out.
+    const results = mkdtempSync(join(tmpdir(), 'gq-results-'));
+    for (const suite of suiteNames) if (suite !== 'k-sweep') cpSync(join(out, suite, 'configs'), join(results, suite), { recursive: true });
+    // One result from another commit: kept, used, and named with its commit.
+    const tdcFile = readdirSync(join(results, 'tdc'))[0]!;
+    const tdcResult = JSON.parse(readFileSync(join(results, 'tdc', tdcFile), 'utf8')) as { machine: { commit: string } };
+    writeFileSync(join(results, 'tdc', tdcFile), JSON.stringify({ ...tdcResult, machine: { ...tdcResult.machine, commit: 'f'.repeat(40) } }));
+    const reportOut = mkdtempSync(join(tmpdir(), 'gq-report-'));
+    const resultsFile = join(reportOut, 'RESULTS.md');
+    const built = await runBench({ suites: [], size: 'quick', outDir: reportOut, resultsDir: results, reportOnly: true, resultsFile, workers: 1, backend: 'wasm', quiet: true, command: 'gq-bench report --size quick', log: () => undefined });
+    expect(built.map((r) => r.suite)).toEqual(suiteNames.filter((s) => s !== 'k-sweep'));
+    for (const report of built) expect(report.measuredNow).toBe(0);
+    // Nothing was trained.
+    expect(existsSync(join(reportOut, 'runs'))).toBe(false);
+    expect(built.find((r) => r.suite === 'tdc')!.notes.join(' ')).toContain(`${tdcFile.replace(/\.json$/, '')} @ ffffffffff`);
+    const keptTdc = built.find((r) => r.suite === 'tdc')!.results as { key: string; machine: { commit: string } }[];
+    expect(keptTdc.filter((r) => r.machine.commit === 'f'.repeat(40)).map((r) => `${r.key}.json`)).toEqual([tdcFile]);
+    expect(keptTdc.map((r) => ({ ...r, machine: undefined }))).toEqual((reports.find((r) => r.suite === 'tdc')!.results as object[]).map((r) => ({ ...r, machine: undefined })));
+    const md = readFileSync(resultsFile, 'utf8');
+    expect(md).toContain('## Missing');
+    expect(md).toMatch(/k-sweep: no kept result for configuration .*-k1-3/);
+    expect(md).toMatch(/\| k-sweep \| 1 \| 0 \| 2 \| 1 min \| missing \(0 results kept\) \|/);
+    expect(md).toMatch(/\| rd \| 10 \| 10 \| 40 \| \d+ min \| complete \|/);
+    rmSync(reportOut, { recursive: true });
+  }, 120_000);
+
+  it('counts the models each suite trains as the suites walk the grid', () => {
+    const quick = sizeProfile('quick');
+    const byName = Object.fromEntries(reports.map((r) => [r.suite, r]));
+    for (const cost of suiteCosts(quick)) {
+      const runIds = new Set((byName[cost.suite]!.results as { training?: { runId: string } }[]).flatMap((r) => (r.training !== undefined ? [r.training.runId] : [])));
+      if (cost.note !== undefined) continue;
+      // Models trained = distinct training runs among the suite's results, per backbone.
+      expect([cost.models.unet, cost.models.vit], cost.suite).toEqual([[...runIds].filter((id) => id.startsWith('unet-')).length, [...runIds].filter((id) => id.startsWith('vit-')).length]);
+    }
+    const medium = sizeProfile('medium');
+    const rd = suiteCosts(medium).find((c) => c.suite === 'rd')!;
+    expect(rd.steps).toEqual({ unet: 30 * stepsOf(medium, 'unet'), vit: 30 * stepsOf(medium, 'vit') });
+    expect(estimatedSeconds(rd, { unet: 2, vit: 3 })).toBe(30 * stepsOf(medium, 'unet') * 2 + 30 * stepsOf(medium, 'vit') * 3);
+    expect(estimatedSeconds(rd, { unet: 2 })).toBeUndefined();
+    // --steps sets both backbones.
+    expect(stepsOf(sizeProfile('medium', { steps: 9 }), 'vit')).toBe(9);
+  });
 });
 
 describe('gq-bench building blocks', () => {
@@ -106,9 +173,9 @@ describe('gq-bench building blocks', () => {
     expect(() => assertFinite({ a: [1, { b: Number.NaN }] })).toThrow(/every number must be finite, got NaN at \$\.a\[1\]\.b/);
     expect(() => assertFinite({ ok: [1, 2, null, 'x'] })).not.toThrow();
     expect(() => resolveSuites(['rd', 'speedy'])).toThrow(BenchError);
-    expect(() => resolveSuites(['speedy'])).toThrow(/suite must be one of all, rd, tdc, k-sweep, m-sweep, tokenbridge, speed, got 'speedy'/);
+    expect(() => resolveSuites(['speedy'])).toThrow(/suite must be one of all, rd, tdc, k-sweep, m-sweep, tokenbridge, beta, seeds, controller, tdc-speed, speed, got 'speedy'/);
     expect(resolveSuites(['speed', 'rd'])).toEqual(['rd', 'speed']);
-    expect(() => sizeProfile('huge')).toThrow(/--size must be one of quick, small, full, got 'huge'/);
+    expect(() => sizeProfile('huge')).toThrow(/--size must be one of quick, small, medium, medium-photos, full, got 'huge'/);
     expect(sizeProfile('small', { steps: 7 }).name).toBe('small+steps=7');
   });
 

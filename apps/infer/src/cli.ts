@@ -1,10 +1,15 @@
+import { createRequire } from 'node:module';
 import { Command, CommanderError, InvalidArgumentError, Option } from 'commander';
 import { isGqError } from '@gq/core';
 import { errorMessage } from './core/errors.js';
 import { backendChoices } from './node/backend.js';
 import { decodeCommand, encodeCommand, infoCommand, roundTripCommand } from './node/commands.js';
+import { defaultLimits, type Limits } from './node/files.js';
 import { fits, type Fit } from './node/images.js';
 import type { Io } from './node/io.js';
+
+/** This app's version, from its package.json. */
+const { version } = createRequire(import.meta.url)('../package.json') as { version: string };
 
 function positiveInteger(value: string): number {
   const n = Number(value);
@@ -21,15 +26,31 @@ interface RawOptions {
   quiet?: boolean;
   json?: boolean;
   saveTokens?: string;
+  force?: boolean;
+  maxInputBytes: number;
+  maxInputPixels: number;
+  maxPixels?: number;
 }
 
-function common(raw: RawOptions): { backend: string; quiet: boolean; json: boolean; model: string; batchSize: number } {
-  return { backend: raw.backend, quiet: raw.quiet === true, json: raw.json === true, model: raw.model, batchSize: raw.batchSize };
+function limitsOf(raw: Pick<RawOptions, 'maxInputBytes' | 'maxInputPixels' | 'maxPixels'>): Limits {
+  return { inputBytes: raw.maxInputBytes, inputPixels: raw.maxInputPixels, ...(raw.maxPixels === undefined ? {} : { pixels: raw.maxPixels }) };
+}
+
+function common(raw: RawOptions): { backend: string; quiet: boolean; json: boolean; model: string; batchSize: number; force: boolean; limits: Limits } {
+  return { backend: raw.backend, quiet: raw.quiet === true, json: raw.json === true, model: raw.model, batchSize: raw.batchSize, force: raw.force === true, limits: limitsOf(raw) };
+}
+
+/** The flags of the input budgets (`Limits`), shared by every command that reads files. */
+function withLimits(command: Command): Command {
+  return command
+    .option('--max-input-bytes <n>', 'refuse input files larger than this many bytes', positiveInteger, defaultLimits.inputBytes)
+    .option('--max-input-pixels <n>', 'refuse image files with more pixels than this before resizing', positiveInteger, defaultLimits.inputPixels);
 }
 
 function build(io: Io, failures: string[]): Command {
   const program = new Command('gq')
     .description('Tokenize images with a GQ tokenizer (Gaussian Quant) on any TensorFlow.js backend')
+    .version(version)
     .exitOverride()
     .configureOutput({ writeOut: io.out, writeErr: io.err, outputError: (text) => failures.push(text.trim()) })
     .showHelpAfterError(false);
@@ -42,7 +63,10 @@ function build(io: Io, failures: string[]): Command {
     if (batch) {
       command
         .requiredOption('-m, --model <artifact>', 'tokenizer artifact: a .gqtok file or a directory with manifest.json + weights.safetensors')
-        .option('-b, --batch-size <n>', 'images per tensor batch', positiveInteger, 8);
+        .option('-b, --batch-size <n>', 'images per tensor batch', positiveInteger, 8)
+        .option('-f, --force', 'overwrite outputs that exist already')
+        .option('--max-pixels <n>', "refuse to encode or decode images with more pixels than this (default: 4 × the model's image area, at least 512²)", positiveInteger);
+      withLimits(command);
     }
     return command;
   };
@@ -89,14 +113,15 @@ function build(io: Io, failures: string[]): Command {
     );
   });
 
-  program
-    .command('info')
-    .description('summarise a tokenizer artifact (.gqtok or directory) or a .gqt token file')
-    .argument('<file>', 'artifact or token file')
-    .option('--json', 'print as JSON')
-    .action(async (file: string, raw: { json?: boolean }) => {
-      await infoCommand(file, { json: raw.json === true }, io);
-    });
+  withLimits(
+    program
+      .command('info')
+      .description('summarise a tokenizer artifact (.gqtok or directory) or a .gqt token file')
+      .argument('<file>', 'artifact or token file')
+      .option('--json', 'print as JSON'),
+  ).action(async (file: string, raw: { json?: boolean } & Pick<RawOptions, 'maxInputBytes' | 'maxInputPixels'>) => {
+    await infoCommand(file, { json: raw.json === true, limits: limitsOf(raw) }, io);
+  });
 
   return program;
 }
@@ -108,6 +133,10 @@ function build(io: Io, failures: string[]): Command {
 export async function run(argv: readonly string[], io: Io): Promise<number> {
   const failures: string[] = [];
   const program = build(io, failures);
+  if (argv.length === 0) {
+    program.outputHelp(); // no arguments: the help, and success
+    return 0;
+  }
   try {
     await program.parseAsync([...argv], { from: 'user' });
     return 0;

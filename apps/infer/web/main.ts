@@ -6,12 +6,7 @@ import { toRgba, type Pixels } from '../src/core/pixels.js';
 import { tokenGridPicture } from '../src/core/token-grid.js';
 import { artifactRows } from '../src/core/summary.js';
 import { pageBackends, startBrowserBackend, type PageBackend } from './backend.js';
-
-function element<T extends HTMLElement>(id: string): T {
-  const found = document.getElementById(id);
-  if (found === null) throw new InferError('bad-page', `element: the page must have #${id}, got none`);
-  return found as T;
-}
+import { element } from './dom.js';
 
 const ui = {
   modelUrl: element<HTMLInputElement>('model-url'),

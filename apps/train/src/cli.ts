@@ -1,7 +1,11 @@
-import { Command, InvalidArgumentError } from 'commander';
-import { isGqError } from '@gq/core';
-import { describeBottleneck, evaluateAndExport, methods, rate, resolveConfig, trainRun, TrainError } from '@gq/training';
-import type { BackendName } from '@gq/runtime';
+import { createRequire } from 'node:module';
+import { Command, CommanderError, InvalidArgumentError } from 'commander';
+import { BAND_HALF_WIDTH, isGqError } from '@gq/core';
+import { describeBottleneck, evaluateAndExport, methods, rate, REFERENCE_TDC_FACTOR, resolveConfig, trainRun, TrainError } from '@gq/training';
+import { backendNames, type BackendName } from '@gq/runtime';
+
+/** This app's version, from its package.json. */
+const { version } = createRequire(import.meta.url)('../package.json') as { version: string };
 
 function number(value: string): number {
   const parsed = Number(value);
@@ -17,11 +21,13 @@ function list(value: string): number[] | 'paper' {
 }
 
 const program = new Command('gq-train')
+  .version(version)
+  .exitOverride()
   .description('Train a VAE tokenizer: Gaussian VAE + TDC converted with Gaussian Quant, or a baseline (VQ, FSQ, LFQ, BSQ, TokenBridge) on the same backbone')
   .option('--method <name>', methods.join(' | '), 'gq')
   .option('--arch <name>', 'unet | vit', 'unet')
   .option('--preset <name>', 'model preset: UNet tiny32 (default) | cpu32 | cpu64 | paper; ViT cpu32 (default) | cpu64 | paper')
-  .option('--dataset <spec>', 'sample | fashion-mnist[:DIR] | cifar10:PATH | folder:PATH', 'sample')
+  .option('--dataset <spec>', 'sample | fashion-mnist[:DIR] | cifar10:PATH | folder:PATH | photos[:DIR]', 'sample')
   .option('--bits <n>', 'bits per latent position; each method maps it to its parameters (README)', number, 8)
   .option('--dim <m>', 'gq/vq: dimensions per token m (default: all latent channels, G = 1)', number)
   .option('--z-channels <c>', 'latent channels C (default: the preset\'s; fixed by --bits for fsq/lfq/bsq)', number)
@@ -29,13 +35,15 @@ const program = new Command('gq-train')
   .option('--tb-bits <B>', 'tokenbridge: bits per channel B (default: bits / C)', number)
   .option('--tb-scale <s>', 'tokenbridge: input scale s', number, 1)
   .option('--beta <b>', 'GQ prior weight β', number, 1)
-  .option('--codebook <method>', 'GQ codebook: sobol | normal', 'sobol')
+  .option('--codebook <method>', 'GQ codebook: sobol | normal | torch-sobol (the reference implementation\'s table)', 'sobol')
+  .option('--tdc-factor <γ>', `TDC multiplier update factor γ (the reference's ${REFERENCE_TDC_FACTOR})`, number, REFERENCE_TDC_FACTOR)
+  .option('--tdc-band <α>', 'TDC band half-width α in bits', number, BAND_HALF_WIDTH)
   .option('--steps <n>', 'optimiser steps', number, 300)
   .option('--batch <n>', 'global batch size', number, 32)
   .option('--lr <x>', 'Adam learning rate', number, 1e-3)
   .option('--seed <n>', 'seed of the weights, data order and noise', number, 0)
   .option('--test-images <n>', 'held-out images for evaluation', number, 256)
-  .option('--workers <n>', 'data-parallel worker threads', number, 2)
+  .option('--workers <n>', 'data-parallel worker threads (default 2; webgpu: 1, one process drives the GPU)', number)
   .option('--backend <name>', 'wasm | cpu | webgpu | tensorflow', 'wasm')
   .option('--out <dir>', 'output folder', 'runs/default')
   .option('--resume', 'continue from <out>/checkpoint.safetensors if present', false)
@@ -54,14 +62,20 @@ const program = new Command('gq-train')
       tbScale: options.tbScale as number,
       beta: options.beta as number,
       codebookMethod: options.codebook as string,
+      tdcFactor: options.tdcFactor as number,
+      tdcBand: options.tdcBand as number,
       steps: options.steps as number,
       batchSize: options.batch as number,
       learningRate: options.lr as number,
       seed: options.seed as number,
       testImages: options.testImages as number,
     });
-    const workers = options.workers as number;
+    const workers = (options.workers as number | undefined) ?? (options.backend === 'webgpu' ? 1 : 2);
     if (!Number.isInteger(workers) || workers < 1) throw new TrainError('bad-option', `--workers must be a positive integer, got ${workers}`);
+    // Every option is checked before anything is printed, started or created.
+    if (!(backendNames as readonly string[]).includes(options.backend as string)) {
+      throw new TrainError('bad-option', `--backend must be one of ${backendNames.join(', ')}, got '${String(options.backend)}'`);
+    }
     const r = rate(config);
     process.stderr.write(
       `gq-train: ${config.method} (${describeBottleneck(config)}), ${config.preset} ${config.arch === 'unet' ? 'UNet' : 'ViT'}, ` +
@@ -88,10 +102,12 @@ const program = new Command('gq-train')
   });
 
 program.parseAsync(process.argv).catch((error: unknown) => {
-  // Errors of our packages are the user's to fix (an option, a file): one line, no stack trace.
+  // Exit codes: 0 for --help/--version, 2 for a usage error (commander's parse errors, an invalid
+  // option), 1 for a run that failed. Errors of our packages get one line, no stack trace.
+  if (error instanceof CommanderError) process.exit(error.exitCode === 0 ? 0 : 2);
   if (isGqError(error)) {
     process.stderr.write(`\ngq-train: ${error.message}\n`);
-    process.exit(2);
+    process.exit(/^bad-option/.test(error.code) ? 2 : 1);
   }
   throw error;
 });

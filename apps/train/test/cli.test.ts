@@ -27,6 +27,10 @@ describe('gq-train command line', () => {
     expect(status).toBe(2);
     expect(stderr.trim()).toBe('gq-train: bsq needs at least 2 bits per position (C ≥ 2 channels on the sphere), got 1');
     expect(() => readdirSync(out)).toThrow();
+    const backend = gqTrain('--backend', 'nope', '--out', out);
+    expect(backend.status).toBe(2);
+    expect(backend.stderr.trim()).toBe("gq-train: --backend must be one of tensorflow, webgpu, wasm, cpu, got 'nope'");
+    expect(() => readdirSync(out)).toThrow();
     const unknown = gqTrain('--method', 'vqgan', '--out', out);
     expect(unknown.status).toBe(2);
     expect(unknown.stderr).toContain(`--method must be one of ${methods.join(', ')}, got 'vqgan'`);

@@ -381,7 +381,7 @@ class Unpickler {
           const items = this.popMark('ADDITEMS');
           const set = this.top('ADDITEMS');
           if (!(set instanceof PySet) || set.frozen) fail('bad-pickle', `ADDITEMS at byte ${at} needs a set, got ${describe(set)}`);
-          set.items.push(...items);
+          for (const item of items) set.items.push(item);
           break;
         }
         case 0x91: { const items = this.popMark('FROZENSET'); this.stack.push(new PySet(items, true)); break; }

@@ -38,6 +38,24 @@ export interface ReadTorchCheckpointOptions {
    * or storage. Default none.
    */
   readonly inertGlobals?: readonly string[];
+  /**
+   * Budgets that bound the time and memory a file can demand; each exceeded budget is a
+   * `too-large` error naming it, its limit and the value seen. Raise one only for a file you trust.
+   */
+  readonly limits?: CheckpointLimits;
+}
+
+/** Resource budgets of `readTorchCheckpoint` (every field optional; defaults below). */
+export interface CheckpointLimits {
+  /**
+   * Total bytes of tensor data materialised, all tensors together (shared and expanded views
+   * count each time they are copied). Default: twice the file's size, at least 256 MiB.
+   */
+  readonly maxTensorBytes?: number;
+  /** Pickle objects visited while walking and converting the state dict and metadata. Default 250 000. */
+  readonly maxObjects?: number;
+  /** Nesting depth of containers (lists, dicts, tuples, dict-key tuples). Default 256. */
+  readonly maxDepth?: number;
 }
 
 export interface TorchCheckpoint {
@@ -61,9 +79,53 @@ export interface TorchCheckpoint {
 const maxTensorElements = 2 ** 31;
 /** Expanded (stride-0) views that would materialise to more bytes than this are refused. */
 const maxExpandedBytes = 256 * 2 ** 20;
-/** Python containers nested deeper than this are refused (keeps conversion off the JS stack limit). */
-const maxNesting = 256;
 const defaultSkipKeys = ['optimizer_states', 'lr_schedulers'];
+/** Floor of the default `maxTensorBytes`, so that small files with tied weights still read. */
+const minimumTensorBytes = 256 * 2 ** 20;
+const defaultMaxObjects = 250_000;
+/** Python containers nested deeper than this are refused (keeps conversion off the JS stack limit). */
+const defaultMaxDepth = 256;
+/** A raised `maxDepth` still has to fit the JavaScript stack of the recursive conversion. */
+const largestMaxDepth = 4096;
+
+/** The budgets in force for one read, and what has been spent of them. */
+class Budget {
+  private bytes = 0;
+  private objects = 0;
+  readonly maxTensorBytes: number;
+  readonly maxObjects: number;
+  readonly maxDepth: number;
+
+  constructor(limits: CheckpointLimits, fileBytes: number) {
+    this.maxTensorBytes = limits.maxTensorBytes ?? Math.max(minimumTensorBytes, 2 * fileBytes);
+    this.maxObjects = limits.maxObjects ?? defaultMaxObjects;
+    this.maxDepth = limits.maxDepth ?? defaultMaxDepth;
+  }
+
+  /** Reserve `count` bytes of tensor data for `name` before they are allocated. */
+  spendBytes(count: number, name: string): void {
+    if (this.bytes + count > this.maxTensorBytes) {
+      fail(
+        'too-large',
+        `limits.maxTensorBytes: tensor '${name}' would bring the tensor data materialised to ${this.bytes + count} bytes, ` +
+          `more than the limit of ${this.maxTensorBytes}`,
+      );
+    }
+    this.bytes += count;
+  }
+
+  /** Count one visited object at `path`. */
+  visit(path: string): void {
+    if (++this.objects > this.maxObjects) {
+      fail('too-large', `limits.maxObjects: reading '${path}' visits more than the limit of ${this.maxObjects} pickle objects (shared objects reached by many names count once per name)`);
+    }
+  }
+
+  /** Check a nesting depth. */
+  depth(depth: number, what: string): void {
+    if (depth > this.maxDepth) fail('too-large', `limits.maxDepth: ${what} is nested more than ${this.maxDepth} levels deep (the limit)`);
+  }
+}
 
 function toBytes(source: unknown): Uint8Array {
   if (source instanceof Uint8Array) return source;
@@ -83,6 +145,15 @@ function checkOptions(options: ReadTorchCheckpointOptions): void {
     fail('bad-option', "inertGlobals must be an array of 'module.name' strings");
   }
   if (verifyCrc !== undefined && typeof verifyCrc !== 'boolean') fail('bad-option', `verifyCrc must be a boolean, got ${typeof verifyCrc}`);
+  const limits: unknown = options.limits;
+  if (limits === undefined) return;
+  if (typeof limits !== 'object' || limits === null) fail('bad-option', `limits must be an object, got ${String(limits)}`);
+  for (const [name, value] of Object.entries(limits)) {
+    if (!['maxTensorBytes', 'maxObjects', 'maxDepth'].includes(name)) fail('bad-option', `limits has no budget '${name}' (maxTensorBytes, maxObjects, maxDepth)`);
+    if (value !== undefined && !(Number.isSafeInteger(value) && (value as number) >= 0)) fail('bad-option', `limits.${name} must be a non-negative integer, got ${String(value)}`);
+  }
+  const depth = (limits as CheckpointLimits).maxDepth;
+  if (depth !== undefined && depth > largestMaxDepth) fail('bad-option', `limits.maxDepth must be at most ${largestMaxDepth}, got ${depth}`);
 }
 
 function checkNotLegacy(bytes: Uint8Array): void {
@@ -137,6 +208,7 @@ class Materializer {
     private readonly archive: string,
     private readonly verifyCrc: boolean,
     byteOrder: 'little' | 'big',
+    private readonly budget: Budget,
   ) {
     this.swap = (byteOrder === 'little') !== hostIsLittleEndian();
   }
@@ -191,6 +263,7 @@ class Materializer {
         );
       }
     }
+    this.budget.spendBytes(count * width, name);
     const source = count > 0 ? this.storage(storage, name) : new Uint8Array(0);
     const out = this.gather(source, shape, stride, offset, count, width);
     if (this.swap && width > 1) swapBytes(out, width);
@@ -252,65 +325,91 @@ function words(bytes: Uint8Array, wordBytes: number): Uint8Array | Uint16Array |
   return bytes;
 }
 
-function keyText(key: PyValue): string {
+/** The text of a dict key; tuple keys are walked within the budget (a deep or shared key cannot blow up). */
+function keyText(key: PyValue, budget: Budget, depth = 0): string {
   if (typeof key === 'string') return key;
   if (typeof key === 'number' || typeof key === 'bigint' || typeof key === 'boolean') return String(key);
   if (key === null) return 'None';
-  if (key instanceof PyTuple) return `(${key.items.map(keyText).join(', ')})`;
+  if (key instanceof PyTuple) {
+    budget.depth(depth, 'a dict key');
+    budget.visit('a dict key');
+    return `(${key.items.map((item) => keyText(item, budget, depth + 1)).join(', ')})`;
+  }
   return fail('bad-pickle', 'dict keys must be str, int, bool, None or tuples of those');
 }
 
+/**
+ * Converts pickle values to plain data. Each container is converted once: an object the pickle
+ * shares (through its memo) comes back as the same converted value wherever it appears, so
+ * sharing costs nothing, and a cycle is an error.
+ */
 class Converter {
   private readonly open = new Set<object>();
-  constructor(private readonly materializer: Materializer) {}
+  private readonly converted = new Map<object, CheckpointValue>();
+  constructor(
+    private readonly materializer: Materializer,
+    private readonly budget: Budget,
+  ) {}
 
   value(value: PyValue, path: string, depth = 0): CheckpointValue {
     if (value === null || typeof value !== 'object' || value instanceof Uint8Array) return value;
     if (value instanceof PyTensor) return this.materializer.tensor(value, path);
     if (value instanceof PyGlobal) return value.qualifiedName;
     if (value instanceof PyStorage) return { storage: value.key, dtype: value.dtype, numel: value.numel };
-    if (depth > maxNesting) fail('too-large', `'${path}' is nested more than ${maxNesting} levels deep`);
+    const known = this.converted.get(value);
+    if (known !== undefined) return known;
     if (this.open.has(value)) fail('bad-pickle', `'${path}' contains itself`);
+    this.budget.depth(depth, `'${path}'`);
+    this.budget.visit(path);
     this.open.add(value);
     try {
-      if (value instanceof PyList || value instanceof PyTuple || value instanceof PySet) {
-        return value.items.map((item, i) => this.value(item, `${path}[${i}]`, depth + 1));
-      }
-      if (value instanceof PyObject) {
-        if (value.opaqueArgs === null) return value.state === null ? {} : this.value(value.state, path, depth + 1);
-        return {
-          __class__: value.className,
-          args: value.opaqueArgs.map((item, i) => this.value(item, `${path}.args[${i}]`, depth + 1)),
-          state: this.value(value.state, `${path}.state`, depth + 1),
-        };
-      }
-      const entries: [string, CheckpointValue][] = [];
-      for (const [key, item] of value.items) {
-        const name = keyText(key);
-        entries.push([name, this.value(item, path === '' ? name : `${path}.${name}`, depth + 1)]);
-      }
-      // fromEntries defines own properties, so a key such as '__proto__' cannot reach a prototype.
-      return Object.fromEntries(entries);
+      const result = this.container(value, path, depth);
+      this.converted.set(value, result);
+      return result;
     } finally {
       this.open.delete(value);
     }
   }
+
+  private container(value: PyList | PyTuple | PySet | PyObject | PyDict, path: string, depth: number): CheckpointValue {
+    if (value instanceof PyList || value instanceof PyTuple || value instanceof PySet) {
+      return value.items.map((item, i) => this.value(item, `${path}[${i}]`, depth + 1));
+    }
+    if (value instanceof PyObject) {
+      if (value.opaqueArgs === null) return value.state === null ? {} : this.value(value.state, path, depth + 1);
+      return {
+        __class__: value.className,
+        args: value.opaqueArgs.map((item, i) => this.value(item, `${path}.args[${i}]`, depth + 1)),
+        state: this.value(value.state, `${path}.state`, depth + 1),
+      };
+    }
+    const entries: [string, CheckpointValue][] = [];
+    for (const [key, item] of value.items) {
+      const name = keyText(key, this.budget);
+      entries.push([name, this.value(item, path === '' ? name : `${path}.${name}`, depth + 1)]);
+    }
+    // fromEntries defines own properties, so a key such as '__proto__' cannot reach a prototype.
+    return Object.fromEntries(entries);
+  }
 }
 
-function holdsTensors(dict: PyDict, depth = 0): boolean {
-  if (depth > maxNesting) return false;
+/** Whether a dict holds a tensor at any depth; each dict is looked at once, however often it is shared. */
+function holdsTensors(dict: PyDict, budget: Budget, seen = new Set<PyDict>(), depth = 0): boolean {
+  if (depth > budget.maxDepth || seen.has(dict)) return false;
+  seen.add(dict);
+  budget.visit('the top-level dict');
   for (const value of dict.items.values()) {
     if (value instanceof PyTensor) return true;
-    if (value instanceof PyDict && holdsTensors(value, depth + 1)) return true;
+    if (value instanceof PyDict && holdsTensors(value, budget, seen, depth + 1)) return true;
   }
   return false;
 }
 
-function topLevelKeys(root: PyDict): string {
-  return [...root.items.keys()].map((k) => (typeof k === 'string' ? `'${k}'` : keyText(k))).join(', ');
+function topLevelKeys(root: PyDict, budget: Budget): string {
+  return [...root.items.keys()].slice(0, 32).map((k) => (typeof k === 'string' ? `'${k}'` : keyText(k, budget))).join(', ');
 }
 
-function pickStateDict(root: PyDict, key: string | null | undefined): [PyDict, string | null] {
+function pickStateDict(root: PyDict, key: string | null | undefined, budget: Budget): [PyDict, string | null] {
   if (key === null) return [root, null];
   const wanted = key ?? 'state_dict';
   if (root.items.has(wanted)) {
@@ -318,9 +417,9 @@ function pickStateDict(root: PyDict, key: string | null | undefined): [PyDict, s
     if (!(dict instanceof PyDict)) fail('no-state-dict', `top-level entry '${wanted}' must be a dict of tensors, got another kind of value`);
     return [dict, wanted];
   }
-  if (key !== undefined) fail('no-state-dict', `the checkpoint has no top-level entry '${key}' (keys: ${topLevelKeys(root)})`);
-  if (holdsTensors(root)) return [root, null];
-  return fail('no-state-dict', `the checkpoint has no 'state_dict' entry and its top-level dict holds no tensors (keys: ${topLevelKeys(root)})`);
+  if (key !== undefined) fail('no-state-dict', `the checkpoint has no top-level entry '${key}' (keys: ${topLevelKeys(root, budget)})`);
+  if (holdsTensors(root, budget)) return [root, null];
+  return fail('no-state-dict', `the checkpoint has no 'state_dict' entry and its top-level dict holds no tensors (keys: ${topLevelKeys(root, budget)})`);
 }
 
 /**
@@ -338,7 +437,10 @@ export function readTorchCheckpoint(bytes: Uint8Array | ArrayBuffer, options: Re
   try {
     return read(bytes, options);
   } catch (error) {
-    if (error instanceof CheckpointError) throw error;
+      if (error instanceof CheckpointError) throw error;
+    if (error instanceof RangeError && /call stack/i.test(error.message)) {
+      throw new CheckpointError('too-large', `readTorchCheckpoint: limits.maxDepth: the checkpoint is nested deeper than the JavaScript stack allows (lower limits.maxDepth)`);
+    }
     // Every read is bounds-checked; this only keeps an unforeseen malformation typed.
     throw new CheckpointError('malformed', `readTorchCheckpoint: malformed checkpoint (${(error as Error).message})`);
   }
@@ -348,6 +450,7 @@ function read(source: Uint8Array | ArrayBuffer, options: ReadTorchCheckpointOpti
   checkOptions(options);
   const bytes = toBytes(source);
   checkNotLegacy(bytes);
+  const budget = new Budget(options.limits ?? {}, bytes.byteLength);
   const verifyCrc = options.verifyCrc ?? true;
   const entries = readZipDirectory(bytes);
   const archive = findArchive(entries);
@@ -360,20 +463,26 @@ function read(source: Uint8Array | ArrayBuffer, options: ReadTorchCheckpointOpti
   }
   const root = unpickle(readZipEntry(bytes, entries.get(`${archive}/data.pkl`)!, verifyCrc), new Set(options.inertGlobals ?? []));
   if (!(root instanceof PyDict)) fail('no-state-dict', 'the checkpoint\'s top-level object must be a dict');
-  const [stateDict, stateDictKey] = pickStateDict(root, options.key);
-  const materializer = new Materializer(bytes, entries, archive, verifyCrc, byteOrder);
-  const converter = new Converter(materializer);
+  const [stateDict, stateDictKey] = pickStateDict(root, options.key, budget);
+  const materializer = new Materializer(bytes, entries, archive, verifyCrc, byteOrder, budget);
+  const converter = new Converter(materializer, budget);
   const tensors = new Map<string, CheckpointTensor>();
   const extras = new Map<string, CheckpointValue>();
+  const open = new Set<PyDict>();
   const flatten = (dict: PyDict, prefix: string, depth: number): void => {
-    if (depth > maxNesting) fail('too-large', `state dict is nested more than ${maxNesting} levels deep`);
+    budget.depth(depth, 'the state dict');
+    // Flattened names differ per path, so a shared dict is walked once per name, within maxObjects.
+    if (open.has(dict)) fail('bad-pickle', `state dict entry '${prefix.slice(0, -1)}' contains itself`);
+    open.add(dict);
     for (const [key, value] of dict.items) {
-      const name = prefix + keyText(key);
+      const name = prefix + keyText(key, budget);
+      budget.visit(name);
       if (tensors.has(name) || extras.has(name)) fail('bad-pickle', `state dict name '${name}' occurs twice after flattening`);
       if (value instanceof PyTensor) tensors.set(name, materializer.tensor(value, name));
       else if (value instanceof PyDict) flatten(value, `${name}.`, depth + 1);
       else extras.set(name, converter.value(value, name));
     }
+    open.delete(dict);
   };
   flatten(stateDict, '', 0);
   const metadata: [string, CheckpointValue][] = [];
@@ -381,7 +490,7 @@ function read(source: Uint8Array | ArrayBuffer, options: ReadTorchCheckpointOpti
   if (stateDictKey !== null) {
     const skipKeys = options.skipKeys ?? defaultSkipKeys;
     for (const [key, value] of root.items) {
-      const name = keyText(key);
+      const name = keyText(key, budget);
       if (name === stateDictKey) continue;
       if (skipKeys.includes(name)) skipped.push(name);
       else metadata.push([name, converter.value(value, name)]);

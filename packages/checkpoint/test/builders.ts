@@ -4,7 +4,21 @@
  * knobs for ZIP64 records and deliberate corruption.
  */
 
+import { expect } from 'vitest';
+import { CheckpointError } from '@gq/checkpoint';
+
 const encoder = new TextEncoder();
+
+/** The CheckpointError that `run` throws (fails the test when it throws nothing or something else). */
+export function errorOf(run: () => unknown): CheckpointError {
+  try {
+    run();
+  } catch (error) {
+    expect(error).toBeInstanceOf(CheckpointError);
+    return error as CheckpointError;
+  }
+  throw new Error('expected readTorchCheckpoint to throw');
+}
 
 function concat(parts: readonly Uint8Array[]): Uint8Array {
   const out = new Uint8Array(parts.reduce((n, p) => n + p.length, 0));

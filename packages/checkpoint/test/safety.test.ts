@@ -1,21 +1,11 @@
 import { afterEach, describe, expect, it } from 'vitest';
 import { CheckpointError, readTorchCheckpoint, type CheckpointErrorCode } from '@gq/checkpoint';
 import { readFixtureBytes, seededRandom } from '@gq/test-utils';
-import { PickleWriter, buildZip, float32Bytes, simpleCheckpoint, torchArchive } from './builders.js';
+import { PickleWriter, buildZip, errorOf, float32Bytes, simpleCheckpoint, torchArchive } from './builders.js';
 
 /** A flag that any code run by a hostile pickle would flip; nothing in the reader can reach it. */
 const pwnedKey = '__gqCheckpointPwned';
 const scope = globalThis as Record<string, unknown>;
-
-function errorOf(run: () => unknown): CheckpointError {
-  try {
-    run();
-  } catch (error) {
-    expect(error).toBeInstanceOf(CheckpointError);
-    return error as CheckpointError;
-  }
-  throw new Error('expected readTorchCheckpoint to throw');
-}
 
 function expectCode(bytes: Uint8Array, code: CheckpointErrorCode, message?: RegExp, options = {}): CheckpointError {
   const error = errorOf(() => readTorchCheckpoint(bytes, options));

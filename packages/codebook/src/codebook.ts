@@ -1,11 +1,22 @@
+import { allocateFloat32, checkSeed } from './checks.js';
 import { CodebookError } from './errors.js';
 import { philox4x32, uniformFromWords } from './philox.js';
 import { ppnd16 } from './ppnd.js';
+import { parity32, sobolDirections } from './sobol-directions.js';
+import { TORCH_SOBOL_MAX_SIZE, fillTorchSobol } from './torch-sobol.js';
 
-/** How a codebook's table was made. `'table'`: values supplied by the caller (`codebookFromValues`). */
-export type CodebookMethod = 'normal' | 'sobol' | 'table';
+/**
+ * How a codebook's table was made. `'normal'` and `'sobol'`: this package's portable generators
+ * (docs/algorithms.md §2); `'torch-sobol'`: the reference implementation's own table (torch's scrambled
+ * Sobol sequence through SciPy's Φ⁻¹), bit for bit; `'table'`: values supplied by the caller
+ * (`codebookFromValues`).
+ */
+export type CodebookMethod = 'normal' | 'sobol' | 'torch-sobol' | 'table';
 
-/** The generator version this package implements (ALGORITHMS.md §2). */
+/** The generated methods: every `CodebookMethod` but `'table'`. */
+export type GeneratedCodebookMethod = Exclude<CodebookMethod, 'table'>;
+
+/** The generator version this package implements (docs/algorithms.md §2). */
 export const CODEBOOK_VERSION = 1;
 
 /**
@@ -34,8 +45,12 @@ export interface CodebookSpec {
   readonly dim: number;
   /** Integer in [0, 2^32), default 42 (the reference implementation's). */
   readonly seed?: number;
-  /** Default `'sobol'` (the reference implementation's construction). */
-  readonly method?: 'normal' | 'sobol';
+  /**
+   * Default `'sobol'` (the reference implementation's construction, generated portably);
+   * `'torch-sobol'` gives the reference's exact table, so its checkpoints emit the reference's
+   * token ids (K at most 2^30).
+   */
+  readonly method?: GeneratedCodebookMethod;
   /** Generator version, default and only supported value 1. */
   readonly version?: number;
 }
@@ -61,17 +76,6 @@ export function checkSizeAndDim(fn: string, size: number, dim: number): void {
   }
 }
 
-function allocate(fn: string, length: number): Float32Array {
-  try {
-    return new Float32Array(length);
-  } catch (error) {
-    throw new CodebookError(
-      'too-large',
-      `${fn}: cannot allocate ${length} float32 values (K·m) on this engine: ${error instanceof Error ? error.message : String(error)}`,
-    );
-  }
-}
-
 /** Fills `out` (length K·m) with i.i.d. N(0,1) draws: entry n uses Philox counter [n mod 2^32, ⌊n/2^32⌋, 0, 0]. */
 function fillNormal(out: Float32Array, seed: number, version: number): void {
   const words = new Uint32Array(4);
@@ -82,72 +86,7 @@ function fillNormal(out: Float32Array, seed: number, version: number): void {
   }
 }
 
-/** Joe–Kuo new-joe-kuo-6.21201 entries d = 2..32: [degree s, coefficients a, m_1..m_s]. */
-const JOE_KUO: readonly (readonly number[])[] = [
-  [1, 0, 1],
-  [2, 1, 1, 3],
-  [3, 1, 1, 3, 1],
-  [3, 2, 1, 1, 1],
-  [4, 1, 1, 1, 3, 3],
-  [4, 4, 1, 3, 5, 13],
-  [5, 2, 1, 1, 5, 5, 17],
-  [5, 4, 1, 1, 5, 5, 5],
-  [5, 7, 1, 1, 7, 11, 19],
-  [5, 11, 1, 1, 5, 1, 1],
-  [5, 13, 1, 1, 1, 3, 11],
-  [5, 14, 1, 3, 5, 5, 31],
-  [6, 1, 1, 3, 3, 9, 7, 49],
-  [6, 13, 1, 1, 1, 15, 21, 21],
-  [6, 16, 1, 3, 1, 13, 27, 49],
-  [6, 19, 1, 1, 1, 15, 7, 5],
-  [6, 22, 1, 3, 1, 15, 13, 25],
-  [6, 25, 1, 1, 5, 5, 19, 61],
-  [7, 1, 1, 3, 7, 11, 23, 15, 103],
-  [7, 4, 1, 3, 7, 13, 13, 15, 69],
-  [7, 7, 1, 1, 3, 13, 7, 35, 63],
-  [7, 8, 1, 3, 5, 9, 1, 25, 53],
-  [7, 14, 1, 3, 1, 13, 9, 35, 107],
-  [7, 19, 1, 3, 1, 5, 27, 61, 31],
-  [7, 21, 1, 1, 5, 11, 19, 41, 61],
-  [7, 28, 1, 3, 5, 3, 3, 13, 69],
-  [7, 31, 1, 1, 7, 13, 1, 19, 1],
-  [7, 32, 1, 3, 7, 5, 13, 19, 59],
-  [7, 37, 1, 1, 3, 9, 25, 29, 41],
-  [7, 41, 1, 3, 5, 13, 23, 1, 55],
-  [7, 42, 1, 3, 7, 3, 13, 59, 17],
-];
-
-/** Unscrambled 32-bit, MSB-aligned Sobol direction numbers V_j[0..31] of dimension j. */
-export function sobolDirections(j: number): Uint32Array {
-  const v = new Uint32Array(32);
-  if (j === 0) {
-    for (let b = 0; b < 32; b++) v[b] = (1 << (31 - b)) >>> 0;
-    return v;
-  }
-  const entry = JOE_KUO[j - 1]!;
-  const s = entry[0]!;
-  const a = entry[1]!;
-  for (let b = 0; b < s; b++) v[b] = (entry[2 + b]! << (31 - b)) >>> 0;
-  for (let b = s; b < 32; b++) {
-    let x = v[b - s]! ^ (v[b - s]! >>> s);
-    for (let k = 1; k < s; k++) {
-      if ((a >>> (s - 1 - k)) & 1) x ^= v[b - k]!;
-    }
-    v[b] = x >>> 0;
-  }
-  return v;
-}
-
-function parity32(x: number): number {
-  x ^= x >>> 16;
-  x ^= x >>> 8;
-  x ^= x >>> 4;
-  x ^= x >>> 2;
-  x ^= x >>> 1;
-  return x & 1;
-}
-
-/** Scrambled Sobol points mapped through Φ⁻¹ (ALGORITHMS.md §2.5), natural order, dimension by dimension. */
+/** Scrambled Sobol points mapped through Φ⁻¹ (docs/algorithms.md §2.5), natural order, dimension by dimension. */
 function fillSobol(out: Float32Array, size: number, dim: number, seed: number, version: number): void {
   const words = new Uint32Array(4);
   const key1 = (KEY_TAG | version) >>> 0;
@@ -182,9 +121,10 @@ function fillSobol(out: Float32Array, size: number, dim: number, seed: number, v
 const cache = new Map<string, Codebook>();
 
 /**
- * A seeded Gaussian codebook, bit-identical on every engine (ALGORITHMS.md §2, version 1).
- * Results are cached per (method, seed, K, m, version), so the same object comes back for the
- * same arguments.
+ * A seeded Gaussian codebook, bit-identical on every engine (docs/algorithms.md §2, version 1);
+ * `method: 'torch-sobol'` is the reference implementation's table for (K, m, seed), bit for bit
+ * (see `torchSobolTable`). Results are cached per (method, seed, K, m, version), so the same
+ * object comes back for the same arguments.
  *
  * @returns Codebook with `values` Float32Array [K·m] (row-major K×m).
  * @throws CodebookError `bad-size`, `bad-dim`, `bad-seed`, `bad-method`, `bad-version`, `too-large`.
@@ -195,11 +135,9 @@ export function createCodebook(spec: CodebookSpec): Codebook {
   }
   const { size, dim, seed = 42, method = 'sobol', version = CODEBOOK_VERSION } = spec;
   checkSizeAndDim('createCodebook', size, dim);
-  if (typeof seed !== 'number' || !Number.isInteger(seed) || seed < 0 || seed >= 2 ** 32) {
-    throw new CodebookError('bad-seed', `createCodebook: seed must be an integer in [0, 2^32), got ${seed}`);
-  }
-  if (method !== 'normal' && method !== 'sobol') {
-    throw new CodebookError('bad-method', `createCodebook: method must be 'normal' or 'sobol', got ${JSON.stringify(method)}`);
+  checkSeed('createCodebook', seed);
+  if (method !== 'normal' && method !== 'sobol' && method !== 'torch-sobol') {
+    throw new CodebookError('bad-method', `createCodebook: method must be 'normal', 'sobol' or 'torch-sobol', got ${JSON.stringify(method)}`);
   }
   if (version !== CODEBOOK_VERSION) {
     throw new CodebookError('bad-version', `createCodebook: version must be ${CODEBOOK_VERSION}, got ${version}`);
@@ -207,12 +145,16 @@ export function createCodebook(spec: CodebookSpec): Codebook {
   if (size * dim > 2 ** 32) {
     throw new CodebookError('too-large', `createCodebook: K·m must be at most 2^32, got ${size}·${dim}`);
   }
+  if (method === 'torch-sobol' && size > TORCH_SOBOL_MAX_SIZE) {
+    throw new CodebookError('bad-size', `createCodebook: size K must be at most 2^30 for 'torch-sobol' (torch's 30-bit Sobol state), got ${size}`);
+  }
   const cacheKey = `${method}/${seed}/${size}/${dim}/${version}`;
   const hit = cache.get(cacheKey);
   if (hit !== undefined) return hit;
-  const values = allocate('createCodebook', size * dim);
+  const values = allocateFloat32('createCodebook', size * dim);
   if (method === 'normal') fillNormal(values, seed, version);
-  else fillSobol(values, size, dim, seed, version);
+  else if (method === 'sobol') fillSobol(values, size, dim, seed, version);
+  else fillTorchSobol(values, size, dim, seed);
   const codebook: Codebook = Object.freeze({ values, size, dim, method, seed, version });
   cache.set(cacheKey, codebook);
   return codebook;
@@ -236,7 +178,7 @@ export function codebookFromValues(values: ArrayLike<number>, size: number, dim:
       `codebookFromValues: values must have K·m = ${size}·${dim} = ${size * dim} entries, got ${values.length}`,
     );
   }
-  const copy = allocate('codebookFromValues', size * dim);
+  const copy = allocateFloat32('codebookFromValues', size * dim);
   for (let n = 0; n < copy.length; n++) {
     const value = values[n]!;
     if (!Number.isFinite(value)) {

@@ -3,7 +3,7 @@ import { CodebookError } from './errors.js';
 /*
  * Natural logarithm from +, −, ×, ÷ only (fdlibm-style reduction, Taylor series in s = g/(2+g)).
  * Math.log is implementation-approximated, so its last bit may differ between engines; this one
- * gives the same double everywhere (ALGORITHMS.md §2.3).
+ * gives the same double everywhere (docs/algorithms.md §2.3).
  */
 
 const LN2_HI = 0.6931471803691238;

@@ -1,6 +1,7 @@
 export { CodebookError } from './errors.js';
 export { CODEBOOK_VERSION, createCodebook, codebookFromValues, codebookSpec } from './codebook.js';
-export type { Codebook, CodebookMethod, CodebookSpec } from './codebook.js';
+export type { Codebook, CodebookMethod, CodebookSpec, GeneratedCodebookMethod } from './codebook.js';
+export { torchSobolTable } from './torch-sobol.js';
 export type { SelectionOptions, SelectionRule } from './query.js';
 export { gqSearchCpu } from './search-cpu.js';
 export type { CpuSearchAlgorithm, CpuSearchOptions, CpuSearchStats } from './search-cpu.js';

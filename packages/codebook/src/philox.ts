@@ -1,6 +1,6 @@
 /**
  * Philox4x32-10 (Salmon et al., 2011) with integer-only arithmetic, so every JavaScript engine
- * produces the same words (ALGORITHMS.md §2.3).
+ * produces the same words (docs/algorithms.md §2.3).
  */
 
 const MUL_0 = 0xd2511f53;

@@ -3,7 +3,7 @@ import { detLog } from './det-log.js';
 
 /*
  * Inverse standard-normal CDF, Wichura's AS 241 (PPND16), evaluated with +, −, ×, ÷, sqrt and
- * detLog only so that the result is bit-identical across engines (ALGORITHMS.md §2.3). The
+ * detLog only so that the result is bit-identical across engines (docs/algorithms.md §2.3). The
  * coefficients are the shortest round-trip forms of the doubles nearest to the published values.
  */
 

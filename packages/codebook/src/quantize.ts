@@ -14,9 +14,10 @@ export interface QuantizeOptions extends SelectionOptions {
   /** Channel grouping of the latent (default `'strided'`, the reference implementation's). */
   readonly layout?: LatentLayout;
   /**
-   * `'tfjs'`: chunked matMul + argMax on the current backend. `'cpu'`: the plain-TypeScript float64
-   * search (O(log K) for m = 1). `'auto'` (default): `'cpu'` when m = 1 or the backend is tfjs's
-   * cpu backend, else `'tfjs'`.
+   * `'tfjs'`: chunked float32 matMul + argMax on the current backend (an exact tie or a float32
+   * near-tie may pick another codeword than the float64 rule). `'cpu'`: the exact search of
+   * `gqSearchCpu` (float64 decisions; O(log K) for m = 1). `'auto'` (default): `'cpu'` when m = 1 or
+   * the backend is tfjs's `cpu` or `wasm` (where it is also the faster path), else `'tfjs'` (a GPU).
    */
   readonly path?: SearchPath;
   /** Score-chunk memory bound of the tfjs path (default 64 MiB). */
@@ -47,7 +48,7 @@ function checkLatent(fn: string, name: string, x: tf.Tensor): void {
 }
 
 /**
- * GQ quantisation of a Gaussian-VAE latent (ALGORITHMS.md §3): per token, the codeword maximising
+ * GQ quantisation of a Gaussian-VAE latent (docs/algorithms.md §3): per token, the codeword maximising
  * Σ_d ln N(c_d; μ_d, σ_d²) − β ln N(c_d; 0, 1), and the dequantised latent.
  *
  * @param mu [B, h, w, G·m] or [B, L, G·m] float32 posterior means
@@ -87,7 +88,7 @@ export async function gqQuantize(
     throw new CodebookError('bad-path', `${fn}: path must be 'auto', 'tfjs' or 'cpu', got ${JSON.stringify(path)}`);
   }
   const nearest = selection.rule === 'nearest';
-  const useCpu = path === 'cpu' || (path === 'auto' && (codebook.dim === 1 || tf.getBackend() === 'cpu'));
+  const useCpu = path === 'cpu' || (path === 'auto' && (codebook.dim === 1 || tf.getBackend() === 'cpu' || tf.getBackend() === 'wasm'));
   const indexShape = [...mu.shape.slice(0, -1), groups];
   const grouping = { dim: codebook.dim, layout };
 
@@ -155,7 +156,7 @@ export function dequantizeRows(indices: ArrayLike<number>, codebook: Codebook): 
 }
 
 /**
- * ẑ[..., ch(g, d)] = codebook[indices[..., g]·m + d] (ALGORITHMS.md §3.6). Indices are read back
+ * ẑ[..., ch(g, d)] = codebook[indices[..., g]·m + d] (docs/algorithms.md §3.6). Indices are read back
  * and validated, so an out-of-range index throws instead of producing zeros on GPU backends.
  *
  * @param indices [B, h, w, G] or [B, L, G] int32

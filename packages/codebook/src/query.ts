@@ -30,7 +30,7 @@ export function resolveSelection(fn: string, options: SelectionOptions): Resolve
 }
 
 /**
- * Writes the query weights a = [½(β − σ⁻²), μσ⁻²] of ALGORITHMS.md §3.2 for one token, in float64,
+ * Writes the query weights a = [½(β − σ⁻²), μσ⁻²] of docs/algorithms.md §3.2 for one token, in float64,
  * into `target[offset + d·stride]` (quadratic part) and `target[offset + (m + d)·stride]` (linear part).
  */
 export function queryWeights(

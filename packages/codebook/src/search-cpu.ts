@@ -232,7 +232,7 @@ function lowerBound(sorted: Float64Array, t: number): number {
 }
 
 /**
- * m = 1 in O(log K) (ALGORITHMS.md §3.4): S(c) = A·c² + B·c. Concave (A < 0): the maximiser is one
+ * m = 1 in O(log K) (docs/algorithms.md §3.4): S(c) = A·c² + B·c. Concave (A < 0): the maximiser is one
  * of the two sorted neighbours of the vertex. Convex or linear: one of the two ends.
  */
 function scanSorted(weights: Float64Array, count: number, table: SortedScalarCodebook, out: Int32Array, outOffset: number): void {

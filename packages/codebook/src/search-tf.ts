@@ -94,7 +94,7 @@ export async function assertFiniteTensor(fn: string, name: string, x: tf.Tensor)
   );
 }
 
-/** Query weights A = [½(β − σ⁻²), μσ⁻²] as a [N, 2m] tensor (ALGORITHMS.md §3.2). Caller disposes. */
+/** Query weights A = [½(β − σ⁻²), μσ⁻²] as a [N, 2m] tensor (docs/algorithms.md §3.2). Caller disposes. */
 function weightTensor(mu: tf.Tensor2D, logVar: tf.Tensor2D | null, beta: number, nearest: boolean): tf.Tensor2D {
   return tf.tidy(() => {
     if (nearest || logVar === null) {
@@ -143,8 +143,9 @@ export function searchTensors(
 }
 
 /**
- * Exact GQ search with tfjs ops on any backend: chunked `matMul(A, Φ)` + `argMax`, Φ = [c², c]
- * cached pre-transposed per codebook. Scores are float32 (ALGORITHMS.md §3.5 precision rule).
+ * GQ search with tfjs ops on any backend: chunked `matMul(A, Φ)` + `argMax`, Φ = [c², c] cached
+ * pre-transposed per codebook. Scores are float32: where two codewords score within float32 rounding
+ * the choice can differ from the exact float64 rule of `gqSearchCpu`.
  *
  * @param mu [N, m] float32 posterior means
  * @param logVar [N, m] float32 raw log-variances (clamped to [−30, 20]), or null for σ = 1

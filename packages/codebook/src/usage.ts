@@ -14,7 +14,7 @@ export interface UsageStats {
   readonly perplexity: number;
 }
 
-/** Histograms larger than this use a Map instead of a dense array (ALGORITHMS.md §7). */
+/** Histograms larger than this use a Map instead of a dense array (docs/algorithms.md §7). */
 const DENSE_LIMIT = 2 ** 24;
 
 /**

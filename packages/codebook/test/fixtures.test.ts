@@ -19,8 +19,32 @@ const get = (map: Map<string, Entry>, name: string): Entry => {
 };
 const codebook: Codebook = codebookFromValues(get(search, 'codebook').data, 256, 4);
 
-/** Acceptance per the fixture README for query `q` of a tie-annotated fixture. */
-function checkIndex(map: Map<string, Entry>, suffix: string, q: number, index: number): void {
+/**
+ * Float64 score of codeword k for query q of the search fixture, written from the README's formula:
+ * Σ_d [ln N(c_kd; μ_d, σ_d²) − β ln N(c_kd; 0, 1)], σ = exp(½ clamp(ℓ, −30, 20)).
+ */
+function searchScore(suffix: string, q: number, k: number): number {
+  const beta = suffix === 'beta1' ? 1 : 0;
+  const mu = get(search, 'mu').data;
+  const logVar = get(search, 'logvar').data;
+  const c = get(search, 'codebook').data;
+  const halfLogTwoPi = 0.5 * Math.log(2 * Math.PI);
+  let total = 0;
+  for (let d = 0; d < 4; d++) {
+    const l = Math.min(20, Math.max(-30, logVar[q * 4 + d]!));
+    const x = c[k * 4 + d]!;
+    const diff = x - mu[q * 4 + d]!;
+    total += -halfLogTwoPi - 0.5 * l - (diff * diff) / (2 * Math.exp(l)) - beta * (-halfLogTwoPi - 0.5 * x * x);
+  }
+  return total;
+}
+
+/**
+ * Acceptance per the fixture README for query `q` of a tie-annotated fixture: the reference index
+ * where the row is not a near-tie; otherwise an index within `tie_tol` of the best float64 score (by
+ * the listed acceptable indices, and by `score` where the fixture's queries are plain rows).
+ */
+function checkIndex(map: Map<string, Entry>, suffix: string, q: number, index: number, score?: (q: number, k: number) => number): void {
   const nearTie = get(map, `near_tie_${suffix}`).data[q];
   const reference = get(map, `indices_${suffix}`).data[q];
   if (nearTie === 0) {
@@ -28,9 +52,17 @@ function checkIndex(map: Map<string, Entry>, suffix: string, q: number, index: n
     return;
   }
   const count = get(map, `n_acceptable_${suffix}`).data[q]!;
-  if (count > 16) return;
-  const list = Array.from(get(map, `acceptable_indices_${suffix}`).data).slice(q * 16, q * 16 + count);
-  expect(list).toContain(index);
+  if (score !== undefined) {
+    const best = get(map, `best_score_f64_${suffix}`).data[q]!;
+    const tol = get(map, `tie_tol_${suffix}`).data[q]!;
+    expect(score(q, index), `row ${q}: score of index ${index}`).toBeGreaterThanOrEqual(best - tol);
+  }
+  if (count <= 16) {
+    const list = Array.from(get(map, `acceptable_indices_${suffix}`).data).slice(q * 16, q * 16 + count);
+    expect(list).toContain(index);
+  } else if (score === undefined) {
+    throw new Error(`row ${q} has ${count} acceptable indices: more than the fixture lists, and no score oracle was given`);
+  }
 }
 
 beforeAll(async () => {
@@ -51,8 +83,8 @@ describe('search_K256_m4_N64 (reference indices)', () => {
     const viaTf = await tfResult.data();
     tf.dispose([muTensor, logVarTensor, tfResult]);
     for (let q = 0; q < 64; q++) {
-      checkIndex(search, suffix, q, cpu[q]!);
-      checkIndex(search, suffix, q, viaTf[q]!);
+      checkIndex(search, suffix, q, cpu[q]!, (row, k) => searchScore(suffix, row, k));
+      checkIndex(search, suffix, q, viaTf[q]!, (row, k) => searchScore(suffix, row, k));
     }
     // Row 4 is the K-way tie (μ = 0, ℓ = 0, β = 1): the inner-product form scores every codeword 0.
     if (beta === 1) expect([cpu[4], viaTf[4]]).toEqual([0, 0]);
@@ -69,7 +101,7 @@ describe('search_K256_m4_N64 (reference indices)', () => {
       expect(indices.shape).toEqual([1, 64, 1]);
       expect(indices.dtype).toBe('int32');
       const index = await indices.data();
-      for (let q = 0; q < 64; q++) checkIndex(search, suffix, q, index[q]!);
+      for (let q = 0; q < 64; q++) checkIndex(search, suffix, q, index[q]!, (row, k) => searchScore(suffix, row, k));
       // Where our index equals the reference one, zhat must be the reference's bits.
       const zhat = get(search, `zhat_${suffix}`).data;
       const ours = await zq.data();

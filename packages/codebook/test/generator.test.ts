@@ -142,16 +142,6 @@ describe('createCodebook (version 1)', () => {
     expect(sha256Float32LE(codebook.values)).toBe(sha);
   });
 
-  it('generates K=65536, m=16 well under a second', () => {
-    for (const method of ['normal', 'sobol'] as const) {
-      const start = performance.now();
-      createCodebook({ size: 65536, dim: 16, seed: 7, method });
-      // Measured ≈ 0.13 s ('normal') and 0.05 s ('sobol') on an unloaded core and ≤ 0.65 s at load 7
-      // on 2 cores; 1.5 s leaves room for a busy CI machine while still catching an O(K·m·log) regression.
-      expect(performance.now() - start).toBeLessThan(1500);
-    }
-  });
-
   it('is nested in K: the first K rows of a larger codebook equal the smaller one', () => {
     for (const method of ['normal', 'sobol'] as const) {
       const small = createCodebook({ size: 512, dim: 8, seed: 3, method });

@@ -17,7 +17,7 @@ function randomValues(count: number, seed: number, scale = 1, offset = 0): Float
   return Float32Array.from({ length: count }, () => offset + scale * normal());
 }
 
-/** Channel of token g, dimension d (ALGORITHMS.md §3.6), written from the definition. */
+/** Channel of token g, dimension d (docs/algorithms.md §3.6), written from the definition. */
 const channelOf = (layout: LatentLayout, g: number, d: number, groups: number, dim: number): number =>
   layout === 'strided' ? d * groups + g : g * dim + d;
 

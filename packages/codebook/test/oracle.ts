@@ -1,7 +1,7 @@
 import { seededNormal, seededRandom } from '@gq/test-utils';
 
 /**
- * Float64 brute-force oracle for the GQ selection rule in its direct form (ALGORITHMS.md §3.1),
+ * Float64 brute-force oracle for the GQ selection rule in its direct form (docs/algorithms.md §3.1),
  * written independently of the inner-product form the package uses.
  */
 export interface OracleResult {

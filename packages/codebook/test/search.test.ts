@@ -9,7 +9,7 @@ beforeAll(async () => {
 });
 
 
-/** Float32 tolerance of ALGORITHMS.md §3.5; float64 paths get 1e-12 (≈ 1e4 ulps of the scale). */
+/** Float32 tolerance of docs/algorithms.md §3.5; float64 paths get 1e-12 (≈ 1e4 ulps of the scale). */
 const FLOAT32_TOL = 1e-5;
 const FLOAT64_TOL = 1e-12;
 
@@ -48,7 +48,7 @@ describe.each([1, 2, 4, 8, 16, 32])('all paths agree with the float64 oracle, m=
   });
 });
 
-describe('m = 1 sorted search (ALGORITHMS.md §3.4)', () => {
+describe('m = 1 sorted search (docs/algorithms.md §3.4)', () => {
   it('equals exhaustive float64 search on 5 000 random queries, incl. convex and linear cases', () => {
     const codebook = createCodebook({ size: 1024, dim: 1, seed: 9, method: 'normal' });
     const { mu, logVar } = makeQueries(5000, 1, 4);
@@ -72,7 +72,7 @@ describe('m = 1 sorted search (ALGORITHMS.md §3.4)', () => {
   });
 });
 
-describe('ALGORITHMS.md §3.7 worked example', () => {
+describe('docs/algorithms.md §3.7 worked example', () => {
   const codebook = createCodebook({ size: 8, dim: 2, seed: 42, method: 'normal' });
   const mu = new Float32Array([-1.3, -1.5]);
   const logVar = new Float32Array([Math.log(0.49), Math.log(0.09)]);

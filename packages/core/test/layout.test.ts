@@ -7,7 +7,7 @@ beforeAll(async () => {
   await setupBackend('cpu');
 });
 
-/** The channel of token g, dimension d, written straight from the definitions (ALGORITHMS.md §3.6). */
+/** The channel of token g, dimension d, written straight from the definitions (docs/algorithms.md §3.6). */
 const channelOf = (layout: LatentLayout, g: number, d: number, groups: number, dim: number): number =>
   layout === 'strided' ? d * groups + g : g * dim + d;
 

@@ -108,7 +108,7 @@ describe('fixture pairs (scikit-image and the reference)', () => {
   });
 });
 
-describe('ALGORITHMS.md §7 synthetic image', () => {
+describe('docs/algorithms.md §7 synthetic image', () => {
   it('gives SSIM 0.9606985589 and PSNR 31.3894473 dB', async () => {
     const [a, b] = syntheticPair();
     const x = tf.tensor4d(toSigned(a), [1, 32, 32, 3]);

@@ -15,7 +15,7 @@ beforeAll(async () => {
 });
 
 describe('Theorem 3.1 and 3.2 bounds', () => {
-  it('reproduces the values listed in ALGORITHMS.md §7 (c1 = 0)', () => {
+  it('reproduces the values listed in docs/algorithms.md §7 (c1 = 0)', () => {
     const bits = (b: number) => b * Math.LN2;
     // Listed to the shown digits; 0.0004 is 4.0e-4 rounded, so compare relative there.
     expect(theorem31Bound(0)).toBeCloseTo(0.616, 3);

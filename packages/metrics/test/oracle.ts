@@ -1,4 +1,4 @@
-// Float64 reference implementations written directly from ALGORITHMS.md §7, for the tests only.
+// Float64 reference implementations written directly from docs/algorithms.md §7, for the tests only.
 
 export interface Image64 {
   readonly height: number;

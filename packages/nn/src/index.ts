@@ -1,6 +1,7 @@
 export { NnError } from './errors.js';
 export { conv2d, linear, groupNorm, layerNorm, silu, gelu, attention, upsampleNearest2x } from './layers.js';
-export type { Conv2dOptions, Conv2dPadding } from './layers.js';
+export type { Conv2dOptions, Conv2dPadding, GroupNormOptions } from './layers.js';
+export type { NormActivation } from './fused.js';
 export {
   conv2dSpecs,
   linearSpecs,

@@ -14,3 +14,11 @@ export {
   paramsToWeights,
 } from './params.js';
 export type { Float32Weight, WeightReport } from './params.js';
+export {
+  normKernelName,
+  normGradKernelName,
+  upsampleKernelName,
+  upsampleGradKernelName,
+  hasFusedKernel,
+} from './fused.js';
+export type { NormKernelAttrs, NormActivation } from './fused.js';

@@ -1,5 +1,13 @@
 import * as tf from '@tensorflow/tfjs-core';
 import { NnError } from './errors.js';
+import {
+  fusedNorm,
+  fusedUpsampleNearest2x,
+  hasFusedKernel,
+  normKernelName,
+  upsampleKernelName,
+  type NormActivation,
+} from './fused.js';
 
 /*
  * Functional layers over channel-last tensors. Every op used here has a registered gradient in
@@ -96,26 +104,56 @@ function normalize(x: tf.Tensor, axes: number[], eps: number): tf.Tensor {
   return run(x);
 }
 
+/** Options of `groupNorm`. */
+export interface GroupNormOptions {
+  /** Applied after the affine map: 'silu' gives silu(groupNorm(x)) in one pass where the backend has the fused kernel (default 'linear', none). */
+  readonly activation?: NormActivation;
+}
+
 /**
  * GroupNorm as torch.nn.GroupNorm: per sample, statistics over each group's C/G channels and all
- * positions; then a per-channel affine map.
+ * positions; then a per-channel affine map (and SiLU with `activation: 'silu'`). Runs as one fused
+ * kernel (forward and gradient) where the backend registered `GqNorm`, else as tfjs-core ops.
  * @param x [B, H, W, C]; gamma, beta [C]
  */
-export function groupNorm(x: tf.Tensor4D, gamma: tf.Tensor1D, beta: tf.Tensor1D, groups: number, eps: number): tf.Tensor4D {
+export function groupNorm(
+  x: tf.Tensor4D,
+  gamma: tf.Tensor1D,
+  beta: tf.Tensor1D,
+  groups: number,
+  eps: number,
+  options: GroupNormOptions = {},
+): tf.Tensor4D {
   const [b, h, w, c] = x.shape;
   if (!Number.isInteger(groups) || groups < 1 || c % groups !== 0) {
     throw new NnError('bad-shape', `groupNorm: channels must be divisible by groups=${groups}, got [${x.shape.join(',')}]`);
   }
+  const activation = options.activation ?? 'linear';
   return tf.tidy(() => {
+    if (hasFusedKernel(normKernelName)) {
+      const flat = tf.reshape(x, [b, h * w, c]) as tf.Tensor3D;
+      return tf.reshape(fusedNorm(flat, gamma, beta, { groups, eps, activation }), [b, h, w, c]) as tf.Tensor4D;
+    }
     const grouped = tf.reshape(x, [b, h * w, groups, c / groups]);
     const normed = tf.reshape(normalize(grouped, [1, 3], eps), [b, h, w, c]);
-    return tf.add(tf.mul(normed, gamma), beta) as tf.Tensor4D;
+    const affine = tf.add(tf.mul(normed, gamma), beta) as tf.Tensor4D;
+    return activation === 'silu' ? (silu(affine) as tf.Tensor4D) : affine;
   });
 }
 
-/** LayerNorm over the last axis, as torch.nn.LayerNorm(C). @param x [..., C]; gamma, beta [C] */
+/**
+ * LayerNorm over the last axis, as torch.nn.LayerNorm(C); one fused kernel where the backend has it.
+ * @param x [..., C]; gamma, beta [C]
+ */
 export function layerNorm(x: tf.Tensor, gamma: tf.Tensor1D, beta: tf.Tensor1D, eps: number): tf.Tensor {
-  return tf.tidy(() => tf.add(tf.mul(normalize(x, [x.rank - 1], eps), gamma), beta));
+  return tf.tidy(() => {
+    if (hasFusedKernel(normKernelName)) {
+      const c = x.shape[x.rank - 1]!;
+      const rows = tf.reshape(x, [x.size / c, 1, c]) as tf.Tensor3D;
+      return tf.reshape(fusedNorm(rows, gamma, beta, { groups: 1, eps, activation: 'linear' }), x.shape);
+    }
+    return tf.add(tf.mul(normalize(x, [x.rank - 1], eps), gamma), beta);
+  });
 }
 
 /**
@@ -168,13 +206,15 @@ export function attention(q: tf.Tensor3D, k: tf.Tensor3D, v: tf.Tensor3D, heads:
 }
 
 /**
- * Nearest-neighbour ×2 upsampling, out[y, x] = in[⌊y/2⌋, ⌊x/2⌋]: a broadcast against ones of shape
- * [1, 1, 2, 1, 2, 1]. Exact, and its gradient is a plain Sum over the broadcast axes (a concat-based
- * version differentiates through SplitV, which dominated a training step on wasm).
+ * Nearest-neighbour ×2 upsampling, out[y, x] = in[⌊y/2⌋, ⌊x/2⌋]. Exact. One kernel each way where
+ * the backend has the fused kernel; else a broadcast against ones of shape [1, 1, 2, 1, 2, 1],
+ * whose gradient is a plain Sum over the broadcast axes (a concat-based version differentiates
+ * through SplitV, which dominated a training step on wasm).
  */
 export function upsampleNearest2x(x: tf.Tensor4D): tf.Tensor4D {
   const [b, h, w, c] = x.shape;
   return tf.tidy(() => {
+    if (hasFusedKernel(upsampleKernelName)) return fusedUpsampleNearest2x(x);
     const expanded = tf.reshape(x, [b, h, 1, w, 1, c]);
     const repeated = tf.mul(expanded, tf.ones([1, 1, 2, 1, 2, 1]));
     return tf.reshape(repeated, [b, 2 * h, 2 * w, c]) as tf.Tensor4D;

@@ -7,12 +7,13 @@ import * as tf from '@tensorflow/tfjs-core';
 export function packBits(positive: tf.Tensor, slots: number, bitsPerSlot: number): tf.Tensor {
   return tf.tidy(() => {
     const lead = positive.shape.slice(0, -1);
-    const bits = tf.reshape(tf.cast(positive, 'int32'), [...lead, slots, bitsPerSlot]);
+    // Rank 3 whatever the input's: WebGPU's broadcasting kernels handle at most rank 4.
+    const bits = tf.reshape(tf.cast(positive, 'int32'), [-1, slots, bitsPerSlot]);
     const weights = tf.tensor1d(
       Array.from({ length: bitsPerSlot }, (_, d) => 2 ** (bitsPerSlot - 1 - d)),
       'int32',
     );
-    return tf.sum(tf.mul(bits, weights), -1);
+    return tf.reshape(tf.sum(tf.mul(bits, weights), -1), [...lead, slots]);
   });
 }
 
@@ -24,7 +25,7 @@ export function unpackBits(indices: tf.Tensor, slots: number, bitsPerSlot: numbe
       Array.from({ length: bitsPerSlot }, (_, d) => 2 ** (bitsPerSlot - 1 - d)),
       'int32',
     );
-    const expanded = tf.expandDims(indices, -1);
+    const expanded = tf.reshape(indices, [-1, slots, 1]);
     const bits = tf.mod(tf.floorDiv(expanded, divisors), tf.scalar(2, 'int32'));
     return tf.reshape(bits, [...lead, slots * bitsPerSlot]);
   });

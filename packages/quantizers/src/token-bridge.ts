@@ -66,14 +66,15 @@ export function tokenBridge(options: TokenBridgeOptions): TokenBridge {
 
   const assignIndices = (x: tf.Tensor): tf.Tensor =>
     tf.tidy(() => {
-      const clipped = tf.clipByValue(tf.mul(x, tf.scalar(scale)), -range, range);
+      // One column of scalars, [N, 1], whatever x's rank: WebGPU's broadcasting kernels handle at most rank 4.
+      const clipped = tf.reshape(tf.clipByValue(tf.mul(x, tf.scalar(scale)), -range, range), [-1, 1]);
       if (assign === 'bin') {
         const inner = tf.tensor1d(boundaries.slice(1, -1));
-        return tf.sum(tf.cast(tf.greaterEqual(tf.expandDims(clipped, -1), inner), 'int32'), -1);
+        return tf.reshape(tf.sum(tf.cast(tf.greaterEqual(clipped, inner), 'int32'), -1), x.shape);
       }
       // argMin returns the first minimum on the CPU backend: the lowest index wins ties.
-      const distance = tf.abs(tf.sub(tf.expandDims(clipped, -1), tf.tensor1d(values)));
-      return tf.cast(tf.argMin(distance, -1), 'int32');
+      const distance = tf.abs(tf.sub(clipped, tf.tensor1d(values)));
+      return tf.reshape(tf.cast(tf.argMin(distance, -1), 'int32'), x.shape);
     });
   const lookup = (indices: tf.Tensor): tf.Tensor =>
     tf.tidy(() => tf.reshape(tf.gather(tf.tensor1d(decoded), tf.reshape(indices, [-1])), indices.shape));

@@ -3,4 +3,4 @@ export { ensureGradients, hasGradients } from './gradients.js';
 export { useBackend, availableBackends, backendNames } from './backend.js';
 export type { BackendName, BackendInfo, UseBackendOptions } from './backend.js';
 export { registerTrainingKernels, unregisterTrainingKernels } from './kernels/register.js';
-export type { TrainingKernelName, TrainingKernelState, TrainingKernelStatus } from './kernels/register.js';
+export type { RegisterTrainingKernelsOptions, TrainingKernelName, TrainingKernelState, TrainingKernelStatus } from './kernels/register.js';

@@ -8,7 +8,17 @@ import {
   useBackend,
   type TrainingKernelName,
 } from '@gq/runtime';
-import { trainingKernelNames, trainingKernelStatus } from '@gq/runtime/internal';
+import {
+  convolutionKernelNames,
+  convolutionShare,
+  fusedKernelNames,
+  layerKernelNames,
+  profileKernels,
+  trainingKernelNames,
+  trainingKernelStatus,
+} from '@gq/runtime/internal';
+import { groupNorm, layerNorm, upsampleNearest2x } from '@gq/nn';
+import { normGradKernelName, normKernelName, upsampleGradKernelName } from '@gq/nn/internal';
 import { seededNormal, seededRandom } from '@gq/test-utils';
 
 
@@ -599,5 +609,177 @@ describe('registration', () => {
     }
     expect(tf.memory().numTensors).toBe(tensors);
     expect(backend.numDataIds()).toBe(buffers);
+  });
+});
+
+describe('fused layer kernels: @gq/nn on wasm (one kernel each way) matches its tfjs-op composition on cpu', () => {
+  /*
+   * cpu has no fused kernels, so there @gq/nn composes tfjs-core ops: an independent float32
+   * implementation of the same layer. Cases cover the SIMD path (C a multiple of 4, ≥ 8 rows per
+   * sample) and the plain-loop path (odd C, LayerNorm's one-row slices). Statistics are float64 on
+   * wasm and float32 on cpu; outputs and gradients are O(1) sums of ≤ a few thousand terms, so the
+   * same 1e-5 bound applies (measured ≤ 3e-6). A wrong group, channel or term is off by O(1).
+   */
+  const normCases = [
+    { shape: [2, 8, 8, 16], groups: 4 },
+    { shape: [3, 4, 4, 32], groups: 32 },
+    { shape: [1, 16, 8, 8], groups: 1 },
+    { shape: [2, 5, 5, 6], groups: 2 },
+    { shape: [4, 3, 3, 12], groups: 3 },
+    { shape: [2, 32, 32, 16], groups: 16 },
+  ] as const;
+  const activations = ['silu', 'linear'] as const;
+
+  const affine = (c: number, seed: number): [tf.Tensor1D, tf.Tensor1D] => [
+    tf.tensor1d(normals(seed, c).map((v) => 1 + 0.3 * v)),
+    tf.tensor1d(normals(seed + 1, c).map((v) => 0.5 * v)),
+  ];
+
+  it.each(normCases.flatMap((c) => activations.map((activation) => [`${c.shape.join('×')} G${c.groups}`, activation, c] as const)))(
+    'groupNorm %s %s: output and gradients for x, γ, β',
+    async (_, activation, { shape, groups }) => {
+      const size = shape.reduce((a: number, b: number) => a * b, 1);
+      // An offset mean checks that the statistics do not cancel.
+      const x = normals(80, size).map((v) => 3 + 2 * v);
+      const dy = normals(81, size);
+      await expectPath(normKernelName, 'fast', async () => {
+        const error = await compare(() => {
+          const input = tf.tensor4d(x, [...shape]);
+          const [gamma, beta] = affine(shape[3], 82);
+          const upstream = tf.tensor4d(dy, [...shape]);
+          const run = (a: tf.Tensor, g: tf.Tensor, b: tf.Tensor): tf.Tensor =>
+            groupNorm(a as tf.Tensor4D, g as tf.Tensor1D, b as tf.Tensor1D, groups, 1e-6, { activation });
+          return [run(input, gamma, beta), ...tf.grads((a: tf.Tensor, g: tf.Tensor, b: tf.Tensor) => tf.sum(tf.mul(run(a, g, b), upstream)))([input, gamma, beta])];
+        });
+        expect(error).toBeLessThanOrEqual(tolerance);
+      });
+    },
+  );
+
+  it.each([
+    [[4, 7, 32]],
+    [[3, 5]],
+  ] as const)('layerNorm %j: output and gradients for x, γ, β', async (shape) => {
+    const size = shape.reduce((a: number, b: number) => a * b, 1);
+    const x = normals(83, size);
+    const dy = normals(84, size);
+    const channels = shape[shape.length - 1]!;
+    await expectPath(normGradKernelName, 'fast', async () => {
+      const error = await compare(() => {
+        const input = tf.tensor(x, [...shape]);
+        const [gamma, beta] = affine(channels, 85);
+        const upstream = tf.tensor(dy, [...shape]);
+        const run = (a: tf.Tensor, g: tf.Tensor, b: tf.Tensor): tf.Tensor => layerNorm(a, g as tf.Tensor1D, b as tf.Tensor1D, 1e-5);
+        return [run(input, gamma, beta), ...tf.grads((a: tf.Tensor, g: tf.Tensor, b: tf.Tensor) => tf.sum(tf.mul(run(a, g, b), upstream)))([input, gamma, beta])];
+      });
+      expect(error).toBeLessThanOrEqual(tolerance);
+    });
+  });
+
+  it.each([[[2, 3, 5, 4]], [[1, 4, 4, 3]]] as const)('upsampleNearest2x %j: output exact, gradient as cpu', async (shape) => {
+    const size = shape.reduce((a: number, b: number) => a * b, 1);
+    const x = normals(86, size);
+    const dy = normals(87, size * 4);
+    await expectPath(upsampleGradKernelName, 'fast', async () => {
+      const build = (): tf.Tensor[] => {
+        const input = tf.tensor4d(x, [...shape]);
+        const upstream = tf.tensor4d(dy, [shape[0], 2 * shape[1], 2 * shape[2], shape[3]]);
+        return [upsampleNearest2x(input), tf.grad((a: tf.Tensor) => tf.sum(tf.mul(upsampleNearest2x(a as tf.Tensor4D), upstream)))(input)];
+      };
+      const [expectedUp, expectedGrad] = await on('cpu', build);
+      const [actualUp, actualGrad] = await on('wasm', build);
+      expect(actualUp).toEqual(expectedUp);
+      expect(relativeError(actualGrad!, expectedGrad!)).toBeLessThanOrEqual(tolerance);
+    });
+  });
+
+  // Products without transposes pass straight through to wasm's kernel.
+  it.each([
+    [[37, 19], [37, 23], true, false, 'fast'],
+    [[19, 37], [23, 37], false, true, 'fast'],
+    [[19, 37], [37, 23], false, false, 'fallback'],
+    [[37, 19], [23, 37], true, true, 'fast'],
+    [[3, 2, 9, 5], [3, 2, 9, 7], true, false, 'fast'],
+    [[6, 9, 5], [6, 7, 5], false, true, 'fast'],
+  ] as const)('BatchMatMul %j × %j (transposeA %s, transposeB %s): %s path, as cpu', async (aShape, bShape, transposeA, transposeB, path) => {
+    const a = normals(92, aShape.reduce((x: number, y: number) => x * y, 1));
+    const b = normals(93, bShape.reduce((x: number, y: number) => x * y, 1));
+    await expectPath('BatchMatMul', path, async () => {
+      const error = await compare(() => tf.matMul(tf.tensor(a, [...aShape]), tf.tensor(b, [...bShape]), transposeA, transposeB));
+      expect(error).toBeLessThanOrEqual(tolerance);
+    });
+  });
+
+  it('registerTrainingKernels({ fused: false }) leaves the layers to tfjs ops, and back', async () => {
+    registerTrainingKernels({ fused: false });
+    try {
+      for (const name of fusedKernelNames) expect(tf.getKernel(name, 'wasm')).toBeUndefined();
+      expect(trainingKernelStatus().BatchMatMul.registered).toBe(false);
+      expect(tf.getKernel('BatchMatMul', 'wasm')).toBeDefined();
+      expect(trainingKernelStatus().Conv2DBackpropFilter.registered).toBe(true);
+      const before = calls(normKernelName).fast;
+      await on('wasm', () => groupNorm(tf.ones([1, 2, 2, 4]) as tf.Tensor4D, tf.ones([4]) as tf.Tensor1D, tf.zeros([4]) as tf.Tensor1D, 2, 1e-6));
+      expect(calls(normKernelName).fast).toBe(before);
+    } finally {
+      registerTrainingKernels();
+    }
+    for (const name of layerKernelNames) expect(trainingKernelStatus()[name].registered).toBe(true);
+  });
+
+  it('leave no tensors or wasm buffers behind', async () => {
+    await tf.setBackend('wasm');
+    const backend = tf.backend() as unknown as { numDataIds(): number };
+    const x = tf.tensor4d(normals(88, 2 * 8 * 8 * 16), [2, 8, 8, 16]);
+    const [gamma, beta] = affine(16, 89);
+    const tensors = tf.memory().numTensors;
+    const buffers = backend.numDataIds();
+    for (let i = 0; i < 2; i++) {
+      const results = tf.tidy(() => [
+        groupNorm(x, gamma, beta, 4, 1e-6, { activation: 'silu' }),
+        ...tf.grads((a: tf.Tensor, g: tf.Tensor, b: tf.Tensor) =>
+          tf.sum(groupNorm(a as tf.Tensor4D, g as tf.Tensor1D, b as tf.Tensor1D, 4, 1e-6, { activation: 'silu' })),
+        )([x, gamma, beta]),
+        tf.grad((a: tf.Tensor) => tf.sum(upsampleNearest2x(a as tf.Tensor4D)))(x),
+      ]);
+      for (const r of results) await r.data();
+      tf.dispose(results);
+    }
+    expect(tf.memory().numTensors).toBe(tensors);
+    expect(backend.numDataIds()).toBe(buffers);
+    tf.dispose([x, gamma, beta]);
+  });
+});
+
+describe('profileKernels', () => {
+  it('counts and times every kernel call once, charges nested kernels to the outermost, and restores the registry', async () => {
+    await tf.setBackend('wasm');
+    const original = tf.getKernel('Conv2DBackpropFilter', 'wasm');
+    const add = tf.getKernel('Add', 'wasm');
+    const profile = profileKernels();
+    try {
+      const x = tf.tensor4d(normals(90, 2 * 6 * 6 * 3), [2, 6, 6, 3]);
+      const w = tf.tensor4d(normals(91, 3 * 3 * 3 * 4), [3, 3, 3, 4]);
+      for (let i = 0; i < 3; i++) tf.dispose(tf.add(x, x));
+      const grads = tf.grads((a: tf.Tensor, b: tf.Tensor) => tf.sum(tf.conv2d(a as tf.Tensor4D, b as tf.Tensor4D, 1, 'same')))([x, w]);
+      await Promise.all(grads.map((g) => g.data()));
+      tf.dispose([x, w, ...grads]);
+      const rows = profile.read();
+      const byName = new Map(rows.map((r) => [r.kernel, r]));
+      expect(byName.get('Add')?.calls).toBe(3);
+      expect(byName.get('Conv2DBackpropFilter')?.calls).toBe(1);
+      // The weight gradient runs Transpose, PadV2, … directly; those are charged to it, not counted.
+      expect(byName.get('PadV2')).toBeUndefined();
+      for (const r of rows) expect(r.ms).toBeGreaterThanOrEqual(0);
+      const convMs = rows.filter((r) => convolutionKernelNames.has(r.kernel)).reduce((s, r) => s + r.ms, 0);
+      const total = rows.reduce((s, r) => s + r.ms, 0);
+      expect(convolutionShare(rows)).toBeCloseTo(convMs / total, 12);
+      profile.reset();
+      expect(profile.read()).toEqual([]);
+    } finally {
+      profile.stop();
+    }
+    expect(tf.getKernel('Conv2DBackpropFilter', 'wasm')).toBe(original);
+    expect(tf.getKernel('Add', 'wasm')).toBe(add);
+    profile.stop();
   });
 });

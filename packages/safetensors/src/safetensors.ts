@@ -42,8 +42,25 @@ export const safetensorsDtypeBytes: Readonly<Record<SafetensorsDtype, number>> =
   F64: 8, F32: 4, F16: 2, BF16: 2, I64: 8, I32: 4, I16: 2, I8: 1, U8: 1, BOOL: 1,
 };
 
-/** Refuse headers past this size: real files have a few KiB; a corrupt length must not allocate GiBs. */
-const maxHeaderBytes = 100 * 1024 * 1024;
+/** Options of `parseSafetensors`. */
+export interface ParseSafetensorsOptions {
+  /**
+   * Budgets that bound the time and memory a file can demand; an exceeded one is a `too-large`
+   * error naming it, its limit and the value seen.
+   */
+  readonly limits?: SafetensorsLimits;
+}
+
+/** Resource budgets of `parseSafetensors` (tensor data itself is bounded by the file, since ranges may not overlap). */
+export interface SafetensorsLimits {
+  /** Bytes of JSON header. Default 16 MiB (real headers are about 100 bytes per tensor). */
+  readonly maxHeaderBytes?: number;
+  /** Tensors in one file. Default 65 536. */
+  readonly maxTensors?: number;
+}
+
+const defaultMaxHeaderBytes = 16 * 1024 * 1024;
+const defaultMaxTensors = 65_536;
 
 function fail(code: string, message: string): never {
   throw new SafetensorsError(code, `parseSafetensors: ${message}`);
@@ -73,20 +90,38 @@ function typedCopy(dtype: SafetensorsDtype, bytes: Uint8Array): TypedArrayFor[Sa
   }
 }
 
+function limitOf(limits: unknown, name: keyof SafetensorsLimits, fallback: number): number {
+  if (limits === undefined) return fallback;
+  if (typeof limits !== 'object' || limits === null) throw new SafetensorsError('bad-option', `parseSafetensors: options.limits must be an object, got ${String(limits)}`);
+  const value = (limits as Record<string, unknown>)[name];
+  if (value === undefined) return fallback;
+  if (!Number.isSafeInteger(value) || (value as number) < 0) {
+    throw new SafetensorsError('bad-option', `parseSafetensors: options.limits.${name} must be a non-negative integer, got ${String(value)}`);
+  }
+  return value as number;
+}
+
 /**
- * Parse a safetensors file. Validates the header length, JSON, dtypes, shapes and that every
- * tensor's byte range lies inside the file, matches its shape and does not overlap another.
- * @throws SafetensorsError with code `truncated`, `bad-header`, `bad-entry` or `bad-input`.
+ * Parse a safetensors file. Validates the header length, JSON, dtypes and shapes, and that the
+ * tensors' byte ranges tile the data section exactly, as the format's reference implementation
+ * requires: each range matches its shape, ranges neither overlap nor leave gaps, and nothing
+ * follows the last one.
+ * @throws SafetensorsError with code `truncated`, `bad-header`, `bad-entry`, `trailing-bytes`,
+ *   `too-large` (a budget of `options.limits`), `bad-option` or `bad-input`.
  */
-export function parseSafetensors(source: ArrayBuffer | ArrayBufferView): SafetensorsFile {
+export function parseSafetensors(source: ArrayBuffer | ArrayBufferView, options: ParseSafetensorsOptions = {}): SafetensorsFile {
   const bytes = toBytes(source);
+  const limits: unknown = (options as { limits?: unknown } | null)?.limits;
+  const maxHeaderBytes = limitOf(limits, 'maxHeaderBytes', defaultMaxHeaderBytes);
+  const maxTensors = limitOf(limits, 'maxTensors', defaultMaxTensors);
   if (bytes.byteLength < 8) fail('truncated', `file must hold at least 8 bytes, got ${bytes.byteLength}`);
   const view = new DataView(bytes.buffer, bytes.byteOffset, bytes.byteLength);
   const headerLength = Number(view.getBigUint64(0, true));
-  if (headerLength > maxHeaderBytes) fail('bad-header', `header length must be ≤ ${maxHeaderBytes}, got ${headerLength}`);
   if (8 + headerLength > bytes.byteLength) {
+    if (headerLength > maxHeaderBytes) fail('bad-header', `header length must be ≤ ${maxHeaderBytes} and fit the file, got ${headerLength}`);
     fail('truncated', `header needs ${headerLength} bytes after the length field, file has ${bytes.byteLength - 8}`);
   }
+  if (headerLength > maxHeaderBytes) fail('too-large', `limits.maxHeaderBytes: the header holds ${headerLength} bytes, more than the limit of ${maxHeaderBytes}`);
   let header: unknown;
   try {
     header = JSON.parse(new TextDecoder('utf-8', { fatal: true }).decode(bytes.subarray(8, 8 + headerLength)));
@@ -96,9 +131,8 @@ export function parseSafetensors(source: ArrayBuffer | ArrayBufferView): Safeten
   if (typeof header !== 'object' || header === null || Array.isArray(header)) fail('bad-header', 'header must be a JSON object');
   const dataStart = 8 + headerLength;
   const dataLength = bytes.byteLength - dataStart;
-  const tensors = new Map<string, SafetensorsEntry>();
   let metadata: Record<string, string> = {};
-  const ranges: [number, number, string][] = [];
+  const ranges: { begin: number; end: number; name: string; dtype: SafetensorsDtype; shape: number[] }[] = [];
   for (const [name, raw] of Object.entries(header as Record<string, unknown>)) {
     if (name === '__metadata__') {
       if (typeof raw !== 'object' || raw === null || Object.values(raw).some((v) => typeof v !== 'string')) {
@@ -107,6 +141,7 @@ export function parseSafetensors(source: ArrayBuffer | ArrayBufferView): Safeten
       metadata = { ...(raw as Record<string, string>) };
       continue;
     }
+    if (ranges.length >= maxTensors) fail('too-large', `limits.maxTensors: the header lists more than the limit of ${maxTensors} tensors`);
     const entry = raw as { dtype?: unknown; shape?: unknown; data_offsets?: unknown };
     const dtype = entry?.dtype;
     if (typeof dtype !== 'string' || !(safetensorsDtypes as readonly string[]).includes(dtype)) {
@@ -127,18 +162,21 @@ export function parseSafetensors(source: ArrayBuffer | ArrayBufferView): Safeten
       fail('bad-entry', `tensor '${name}' of shape [${(shape as number[]).join(',')}] ${dtype} needs ${expected} bytes, offsets give ${end - begin}`);
     }
     if (end > dataLength) fail('truncated', `tensor '${name}' ends at byte ${end} of the data section, which has ${dataLength}`);
-    ranges.push([begin, end, name]);
-    tensors.set(name, {
-      dtype: dtype as SafetensorsDtype,
-      shape: [...(shape as number[])],
-      data: typedCopy(dtype as SafetensorsDtype, bytes.subarray(dataStart + begin, dataStart + end)),
-    });
+    ranges.push({ begin, end, name, dtype: dtype as SafetensorsDtype, shape: [...(shape as number[])] });
   }
-  ranges.sort((a, b) => a[0] - b[0]);
-  for (let i = 1; i < ranges.length; i++) {
-    const previous = ranges[i - 1]!;
-    const current = ranges[i]!;
-    if (current[0] < previous[1]) fail('bad-entry', `tensors '${previous[2]}' and '${current[2]}' overlap`);
+  // The ranges must tile [0, dataLength): a gap or trailing bytes mean the offsets were shifted
+  // or the file was spliced, and the values read would be silently wrong.
+  const sorted = [...ranges].sort((a, b) => a.begin - b.begin || a.end - b.end);
+  let covered = 0;
+  for (const range of sorted) {
+    if (range.begin < covered) fail('bad-entry', `tensor '${range.name}' starts at byte ${range.begin}, inside the range of another tensor (ending at ${covered}): ranges must not overlap`);
+    if (range.begin > covered) fail('bad-entry', `tensor '${range.name}' starts at byte ${range.begin}, leaving a gap after byte ${covered}: ranges must be contiguous`);
+    covered = range.end;
+  }
+  if (covered !== dataLength) fail('trailing-bytes', `the data section must end where the last tensor does (byte ${covered}), got ${dataLength - covered} trailing bytes`);
+  const tensors = new Map<string, SafetensorsEntry>();
+  for (const { begin, end, name, dtype, shape } of ranges) {
+    tensors.set(name, { dtype, shape, data: typedCopy(dtype, bytes.subarray(dataStart + begin, dataStart + end)) });
   }
   return { tensors, metadata };
 }

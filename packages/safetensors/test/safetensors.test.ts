@@ -99,3 +99,49 @@ describe('parseSafetensors', () => {
     );
   });
 });
+
+describe('parseSafetensors refuses what the reference format refuses, within budgets', () => {
+  const ab = '{"a":{"dtype":"F32","shape":[1],"data_offsets":[0,4]},"b":{"dtype":"F32","shape":[1],"data_offsets":[4,8]}}';
+  function codeOf(bytes: Uint8Array, options = {}): [string, string] {
+    try {
+      parseSafetensors(bytes, options);
+    } catch (error) {
+      expect(error).toBeInstanceOf(SafetensorsError);
+      return [(error as SafetensorsError).code, (error as Error).message];
+    }
+    return ['none', ''];
+  }
+
+  it('rejects trailing bytes after the last tensor', () => {
+    const good = serializeSafetensors({ a: { dtype: 'F32', shape: [2], data: Float32Array.of(1, 2) } });
+    const longer = new Uint8Array(good.length + 4);
+    longer.set(good);
+    expect(codeOf(longer)).toEqual(['trailing-bytes', 'parseSafetensors: the data section must end where the last tensor does (byte 8), got 4 trailing bytes']);
+  });
+
+  it('rejects a gap between tensors and a first tensor that does not start at 0 (shifted offsets)', () => {
+    const gap = '{"a":{"dtype":"F32","shape":[1],"data_offsets":[0,4]},"b":{"dtype":"F32","shape":[1],"data_offsets":[8,12]}}';
+    expect(codeOf(withHeader(gap, new Uint8Array(12)))[1]).toMatch(/'b' starts at byte 8, leaving a gap after byte 4/);
+    const shifted = '{"a":{"dtype":"F32","shape":[1],"data_offsets":[4,8]}}';
+    expect(codeOf(withHeader(shifted, new Uint8Array(8)))[1]).toMatch(/'a' starts at byte 4, leaving a gap after byte 0/);
+    // The same bytes with exact offsets read, with the right values.
+    const data = new Uint8Array(Float32Array.of(3, 4).buffer);
+    const file = parseSafetensors(withHeader(ab, data));
+    expect([...file.tensors.get('b')!.data]).toEqual([4]);
+  });
+
+  it('refuses a header of a million empty tensors by the tensor budget, before decoding them', () => {
+    const parts = ['{'];
+    for (let i = 0; i < 1_000_000; i++) parts.push(`${i === 0 ? '' : ','}"t${i}":{"dtype":"F32","shape":[0],"data_offsets":[0,0]}`);
+    parts.push('}');
+    const bytes = withHeader(parts.join(''));
+    expect(bytes.byteLength).toBeGreaterThan(50e6);
+    const [code, message] = codeOf(bytes);
+    expect(code).toBe('too-large');
+    expect(message).toMatch(/limits\.maxHeaderBytes: the header holds \d+ bytes, more than the limit of 16777216/);
+    const small = withHeader(parts.slice(0, 101).join('') + '}');
+    expect(codeOf(small, { limits: { maxTensors: 99 } })[1]).toMatch(/limits\.maxTensors: the header lists more than the limit of 99 tensors/);
+    expect(parseSafetensors(small, { limits: { maxTensors: 100 } }).tensors.size).toBe(100);
+    expect(codeOf(small, { limits: { maxTensors: -1 } })[0]).toBe('bad-option');
+  });
+});

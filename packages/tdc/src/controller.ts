@@ -39,7 +39,19 @@ export interface TdcOptions {
   readonly legacyLamMaxNoDecrease?: boolean;
   /** Reference code-history flag: the loss is not multiplied by λ. */
   readonly legacyNoGlobalLambda?: boolean;
+  /**
+   * Called once, with a message, when the rate collapses: the mean rate R̄ stays below
+   * `RATE_COLLAPSE_FRACTION` (1/10) of the target for `RATE_COLLAPSE_UPDATES` (100) updates in a row.
+   * The usual cause is a distortion reduced by a mean while the rate is a per-image sum. Default
+   * `console.warn`; `false` turns the check off. Not part of the serialised state.
+   */
+  readonly onRateCollapse?: ((message: string) => void) | false;
 }
+
+/** The rate-collapse check fires when R̄ < this fraction of T … */
+export const RATE_COLLAPSE_FRACTION = 0.1;
+/** … for this many consecutive updates. */
+export const RATE_COLLAPSE_UPDATES = 100;
 
 /** The whole controller as JSON numbers; `JSON.parse(JSON.stringify(state))` restores it exactly. */
 export interface TdcState {
@@ -274,11 +286,41 @@ class StatsHandle implements TdcStatsHandle {
   }
 }
 
+type CollapseHandler = (message: string) => void;
+
+function resolveCollapseHandler(option: TdcOptions['onRateCollapse']): CollapseHandler | null {
+  if (option === false) return null;
+  if (option === undefined) return (message) => globalThis.console?.warn(message);
+  if (typeof option !== 'function') {
+    throw new TdcError('bad-option', `${FN}: onRateCollapse must be a function or false, got ${typeof option}`);
+  }
+  return option;
+}
+
 class TdcController implements Tdc {
   private current: TdcState;
+  /** Consecutive updates with R̄ < RATE_COLLAPSE_FRACTION · T; -1 once the warning was given. */
+  private lowRateUpdates = 0;
 
-  constructor(state: TdcState) {
+  constructor(
+    state: TdcState,
+    private readonly onRateCollapse: CollapseHandler | null,
+  ) {
     this.current = state;
+  }
+
+  private checkCollapse(stats: TdcStats): void {
+    if (this.onRateCollapse === null || this.lowRateUpdates < 0) return;
+    const { targetBits } = this.current;
+    this.lowRateUpdates = stats.mean < RATE_COLLAPSE_FRACTION * targetBits ? this.lowRateUpdates + 1 : 0;
+    if (this.lowRateUpdates < RATE_COLLAPSE_UPDATES) return;
+    this.lowRateUpdates = -1;
+    this.onRateCollapse(
+      `tdc.update: the mean rate must approach the target of ${targetBits} bits per token, but it stayed below ` +
+        `${RATE_COLLAPSE_FRACTION * targetBits} bits for ${RATE_COLLAPSE_UPDATES} updates (now ${stats.mean.toPrecision(3)} bits). ` +
+        `TDC's rate is ${this.current.reduction === 'sumPerImage' ? 'summed per image' : 'a mean over tokens'}; reduce the distortion ` +
+        `the same way (e.g. sum over each image's values, mean over the batch), or it outweighs the distortion and the rate collapses to 0.`,
+    );
   }
 
   get targetBits(): number {
@@ -329,6 +371,7 @@ class TdcController implements Tdc {
         `tdc.update: stats must come from the current step (updates=${this.current.updates}), got stats from updates=${stats.updates}`,
       );
     }
+    this.checkCollapse(stats);
     this.current = nextState(this.current, stats);
     return this.state;
   }
@@ -348,10 +391,17 @@ class TdcController implements Tdc {
  * `update(await stats.read())` (pool micro-batches or workers with `combineStats` first).
  */
 export function createTdc(options: TdcOptions): Tdc {
-  return new TdcController(buildState(options));
+  const state = buildState(options);
+  return new TdcController(state, resolveCollapseHandler(options.onRateCollapse));
+}
+
+/** Options of `fromState`: what is not part of the serialised state. */
+export interface FromStateOptions {
+  /** As `TdcOptions.onRateCollapse` (default `console.warn`; `false` turns the check off). */
+  readonly onRateCollapse?: ((message: string) => void) | false;
 }
 
 /** Restores a controller from `tdc.state` (e.g. after `JSON.parse`). */
-export function fromState(state: TdcState): Tdc {
-  return new TdcController(validateState('fromState', state));
+export function fromState(state: TdcState, options: FromStateOptions = {}): Tdc {
+  return new TdcController(validateState('fromState', state), resolveCollapseHandler(options.onRateCollapse));
 }

@@ -1,7 +1,7 @@
 export { TdcError } from './errors.js';
 export { klBits } from './kl-bits.js';
 export type { KlBitsOptions } from './kl-bits.js';
-export { createTdc, fromState, nextState } from './controller.js';
+export { createTdc, fromState, nextState, RATE_COLLAPSE_FRACTION, RATE_COLLAPSE_UPDATES } from './controller.js';
 export type {
   Tdc,
   TdcOptions,
@@ -11,6 +11,7 @@ export type {
   TdcReduction,
   TdcMode,
   NumberRange,
+  FromStateOptions,
 } from './controller.js';
 export { combineStats, summarizeBits, histogramEdges } from './stats.js';
 export type { TdcStats, BitsHistogram } from './stats.js';

@@ -1,8 +1,18 @@
-import { beforeAll, describe, expect, it } from 'vitest';
+import { beforeAll, describe, expect, it, vi } from 'vitest';
 import * as tf from '@tensorflow/tfjs-core';
 import { BAND_HALF_WIDTH, isGqError } from '@gq/core';
 import { setupBackend } from '@gq/test-utils';
-import { combineStats, createTdc, fromState, nextState, TdcError, tokenBridgeTdc, type TdcStats } from '@gq/tdc';
+import {
+  combineStats,
+  createTdc,
+  fromState,
+  nextState,
+  RATE_COLLAPSE_FRACTION,
+  RATE_COLLAPSE_UPDATES,
+  TdcError,
+  tokenBridgeTdc,
+  type TdcStats,
+} from '@gq/tdc';
 
 /**
  * μ that gives `bits` bits for one dimension with ℓ = 0 (R = ½μ²/ln 2). A rate exactly on a band
@@ -231,5 +241,45 @@ describe('configuration and input errors', () => {
     expect(() => fromState({ ...state, lambda: -1 })).toThrow('state.lambda must be a finite number > 0');
     expect(() => fromState({ ...state, version: 2 as never })).toThrow(TdcError);
     expect(() => createTdc({ targetBits: 4, group: 1 }).setState(state)).toThrow('must match this controller');
+  });
+});
+
+describe('rate-collapse warning', () => {
+  const low = stats(64, 0.01, 0, 0.05); // R̄ far below T/10 = 0.8 for T = 8
+  const healthy = stats(64, 7.9, 7.2, 8.6);
+
+  it('warns once when R̄ stays below T/10 for RATE_COLLAPSE_UPDATES updates in a row', () => {
+    const messages: string[] = [];
+    const tdc = createTdc({ targetBits: 8, group: 1, onRateCollapse: (m) => messages.push(m) });
+    for (let i = 0; i < RATE_COLLAPSE_UPDATES - 1; i++) tdc.update(low);
+    expect(messages).toHaveLength(0);
+    tdc.update(low);
+    expect(messages).toHaveLength(1);
+    expect(messages[0]).toMatch(/^tdc\.update: the mean rate must approach the target of 8 bits.*summed per image/);
+    for (let i = 0; i < 2 * RATE_COLLAPSE_UPDATES; i++) tdc.update(low);
+    expect(messages).toHaveLength(1);
+  });
+
+  it('restarts the count when the rate recovers, and is silent with onRateCollapse: false', () => {
+    const messages: string[] = [];
+    const tdc = createTdc({ targetBits: 8, group: 1, onRateCollapse: (m) => messages.push(m) });
+    for (let i = 0; i < 3 * RATE_COLLAPSE_UPDATES; i++) tdc.update(i % RATE_COLLAPSE_UPDATES === 50 ? healthy : low);
+    expect(messages).toHaveLength(0);
+    const warn = vi.spyOn(console, 'warn').mockImplementation(() => undefined);
+    try {
+      const silent = fromState(createTdc({ targetBits: 8, group: 1 }).state, { onRateCollapse: false });
+      for (let i = 0; i < 2 * RATE_COLLAPSE_UPDATES; i++) silent.update(low);
+      expect(warn).not.toHaveBeenCalled();
+      const loud = fromState(createTdc({ targetBits: 8, group: 1 }).state); // default: console.warn
+      for (let i = 0; i < RATE_COLLAPSE_UPDATES; i++) loud.update(low);
+      expect(warn).toHaveBeenCalledTimes(1);
+    } finally {
+      warn.mockRestore();
+    }
+    expect(RATE_COLLAPSE_FRACTION * 8).toBeGreaterThan(low.mean);
+  });
+
+  it('rejects a handler that is not a function', () => {
+    expect(() => createTdc({ targetBits: 8, group: 1, onRateCollapse: 'warn' as unknown as false })).toThrow(/onRateCollapse must be a function or false, got string/);
   });
 });

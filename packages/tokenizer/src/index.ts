@@ -1,5 +1,7 @@
 export { TokenizerError } from './errors.js';
 export { Tokenizer, toArtifact } from './tokenizer.js';
+export { tokenizerFromReference } from './reference.js';
+export type { ReferenceTokenizerOptions } from './reference.js';
 export type { Tokens, TokenizerCreateOptions, TokenizerSource, LoadOptions, ImageCheckOptions, ToArtifactOptions } from './tokenizer.js';
 export { packArtifact, unpackArtifact, ARTIFACT_MAGIC, ARTIFACT_CONTAINER_VERSION } from './container.js';
 export type { TokenizerArtifact } from './container.js';

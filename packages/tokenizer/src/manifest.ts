@@ -1,4 +1,4 @@
-import { CODEBOOK_VERSION } from '@gq/codebook';
+import { CODEBOOK_VERSION, type GeneratedCodebookMethod } from '@gq/codebook';
 import type { LatentLayout } from '@gq/core';
 import { canonicalJson, concatBytes, describe, isPlainObject, sha256Hex, utf8Encode } from './bytes.js';
 import { TokenizerError } from './errors.js';
@@ -17,9 +17,12 @@ export const CODEBOOK_WEIGHTS_KEY = 'gq.codebook';
 export type JsonValue = null | boolean | number | string | readonly JsonValue[] | { readonly [key: string]: JsonValue };
 export type JsonObject = { readonly [key: string]: JsonValue };
 
-/** How the manifest names the codebook: a generator spec, or a table stored in the weights file. */
+/**
+ * How the manifest names the codebook: a generator spec (`'sobol'`, `'normal'`, or `'torch-sobol'`,
+ * the reference implementation's own table), or a table stored in the weights file.
+ */
 export type ManifestCodebook =
-  | { readonly method: 'normal' | 'sobol'; readonly size: number; readonly dim: number; readonly seed: number; readonly version: number }
+  | { readonly method: GeneratedCodebookMethod; readonly size: number; readonly dim: number; readonly seed: number; readonly version: number }
   | { readonly method: 'table'; readonly size: number; readonly dim: number; readonly storage: 'weights'; readonly key: string };
 
 /** Everything that determines what a tokenizer computes; the artifact id hashes this and the weights. */
@@ -29,7 +32,7 @@ export interface ManifestCore {
   readonly arch: 'unet' | 'vit';
   readonly config: unet.UnetConfig | vit.VitConfig;
   readonly codebook: ManifestCodebook;
-  /** Channel grouping of tokens in the latent (ALGORITHMS.md §1). */
+  /** Channel grouping of tokens in the latent (docs/algorithms.md §1). */
   readonly layout: LatentLayout;
   /** GQ prior weight β (the paper's ω). */
   readonly beta: number;
@@ -149,7 +152,7 @@ export function checkManifestCodebook(fn: string, value: unknown): ManifestCodeb
   const { method, size, dim } = value;
   if (typeof size !== 'number' || !isPowerOfTwo(size)) bad(fn, 'codebook.size K must be a power of two in [2, 2^31]', size);
   if (typeof dim !== 'number' || !Number.isSafeInteger(dim) || dim < 1 || dim > 32) bad(fn, 'codebook.dim m must be an integer in [1, 32]', dim);
-  if (method === 'normal' || method === 'sobol') {
+  if (method === 'normal' || method === 'sobol' || method === 'torch-sobol') {
     const allowed = ['method', 'size', 'dim', 'seed', 'version'];
     const extra = Object.keys(value).filter((key) => !allowed.includes(key));
     if (extra.length > 0) bad(fn, `codebook of method '${method}' must have only ${allowed.join(', ')}`, extra.join(', '));
@@ -166,7 +169,7 @@ export function checkManifestCodebook(fn: string, value: unknown): ManifestCodeb
     if (value.key !== CODEBOOK_WEIGHTS_KEY) bad(fn, `codebook.key must be '${CODEBOOK_WEIGHTS_KEY}'`, value.key);
     return { method, size, dim, storage: 'weights', key: CODEBOOK_WEIGHTS_KEY };
   }
-  return bad(fn, "codebook.method must be 'sobol', 'normal' or 'table'", method);
+  return bad(fn, "codebook.method must be 'sobol', 'normal', 'torch-sobol' or 'table'", method);
 }
 
 function checkFreeForm(fn: string, name: string, value: unknown): JsonObject | null {

@@ -7,14 +7,17 @@ import { Tokenizer, type Tokens } from './tokenizer.js';
 /**
  * `.gqt` token file, integers little-endian:
  *   bytes 0..7   magic 89 47 51 54 0D 0A 1A 0A ("\x89GQT\r\n\x1a\n", PNG-style transfer checks)
- *   bytes 8..11  format version (1)
+ *   bytes 8..11  format version (2; version 1 files, which lack the next field, are still read)
  *   bytes 12..15 header length H
+ *   bytes 16..19 CRC-32 of the H header bytes (version 2 only)
  *   H bytes of UTF-8 JSON header (`TokenFileHeader`)
  *   then exactly ⌈count·bitsPerToken/8⌉ bytes of indices, bit-packed MSB-first (@gq/codebook packIndices)
  */
 export const TOKEN_FILE_MAGIC: readonly number[] = [0x89, 0x47, 0x51, 0x54, 0x0d, 0x0a, 0x1a, 0x0a];
-export const TOKEN_FILE_VERSION = 1;
-const prefixBytes = 16;
+/** The token file version `writeTokenFile` writes; `readTokenFile` also reads version 1. */
+export const TOKEN_FILE_VERSION = 2;
+const prefixBytes = 20;
+const prefixBytesV1 = 16;
 /** Real headers are a few hundred bytes; a corrupt length must not make us decode megabytes of JSON. */
 const maxHeaderBytes = 1 << 20;
 
@@ -44,6 +47,12 @@ export interface TokenFileHeader {
 export interface ReadTokenFileOptions {
   /** Reject a file written by another tokenizer (artifact id mismatch). */
   readonly expectArtifactId?: string;
+  /**
+   * The tokenizer that will decode the tokens: the file must carry its artifact id, and its K,
+   * G, image channels, downsampling factor and (ViT) grid must be the tokenizer's, so a header
+   * that lies about the geometry is refused before anything is decoded. Default none.
+   */
+  readonly tokenizer?: Tokenizer;
 }
 
 export interface TokenFile {
@@ -142,7 +151,30 @@ export function writeTokenFile(tokens: Tokens, target: Tokenizer | TokenizerMani
   const view = new DataView(prefix.buffer);
   view.setUint32(8, TOKEN_FILE_VERSION, true);
   view.setUint32(12, json.byteLength, true);
+  view.setUint32(16, crc32(json), true);
   return concatBytes([prefix, json, payload]);
+}
+
+/** The header must describe tokens this tokenizer can have written and can decode. */
+function checkAgainstModel(fn: string, header: TokenFileHeader, tokenizer: Tokenizer): void {
+  if (!(tokenizer instanceof Tokenizer)) throw new TokenizerError('bad-options', `${fn}: options.tokenizer must be a Tokenizer, got ${describe(tokenizer)}`);
+  const id = tokenizer.artifactId;
+  if (id !== null && id !== header.artifactId) {
+    throw new TokenizerError('artifact-mismatch', `${fn}: tokens must come from tokenizer ${id}, got a file written by ${header.artifactId}`);
+  }
+  const [, height, width, channels] = header.imageShape;
+  const [h, w] = header.latentGrid;
+  const mismatch = (what: string, want: unknown, got: unknown): never => {
+    throw new TokenizerError('geometry-mismatch', `${fn}: header ${what} must be ${String(want)} for this tokenizer, got ${String(got)}`);
+  };
+  if (header.codebookSize !== tokenizer.codebook.size) mismatch('codebookSize K', tokenizer.codebook.size, header.codebookSize);
+  if (header.tokensPerPosition !== tokenizer.tokensPerPosition) mismatch('tokensPerPosition G', tokenizer.tokensPerPosition, header.tokensPerPosition);
+  if (channels !== tokenizer.image.channels) mismatch('image channels', tokenizer.image.channels, channels);
+  if (height !== h * tokenizer.downsamplingFactor) mismatch(`image height (latent ${h} × f=${tokenizer.downsamplingFactor})`, h * tokenizer.downsamplingFactor, height);
+  if (width !== w * tokenizer.downsamplingFactor) mismatch(`image width (latent ${w} × f=${tokenizer.downsamplingFactor})`, w * tokenizer.downsamplingFactor, width);
+  if (tokenizer.arch === 'vit' && (h !== tokenizer.latent.height || w !== tokenizer.latent.width)) {
+    mismatch('latentGrid (a ViT fixes it)', `${tokenizer.latent.height}×${tokenizer.latent.width}`, `${h}×${w}`);
+  }
 }
 
 function badHeader(fn: string, what: string, got: unknown): never {
@@ -191,8 +223,8 @@ function checkHeader(fn: string, value: unknown): TokenFileHeader {
 export function readTokenFile(source: Uint8Array | ArrayBuffer, options: ReadTokenFileOptions = {}): TokenFile {
   const fn = 'readTokenFile';
   const bytes = asBytes(fn, 'source', source);
-  if (bytes.byteLength < prefixBytes) {
-    throw new TokenizerError('truncated', `${fn}: a .gqt file needs at least ${prefixBytes} bytes before its header, got ${bytes.byteLength}`);
+  if (bytes.byteLength < prefixBytesV1) {
+    throw new TokenizerError('truncated', `${fn}: a .gqt file needs at least ${prefixBytesV1} bytes before its header, got ${bytes.byteLength}`);
   }
   for (let i = 0; i < TOKEN_FILE_MAGIC.length; i++) {
     if (bytes[i] !== TOKEN_FILE_MAGIC[i]) {
@@ -202,13 +234,25 @@ export function readTokenFile(source: Uint8Array | ArrayBuffer, options: ReadTok
   }
   const view = new DataView(bytes.buffer, bytes.byteOffset, bytes.byteLength);
   const version = view.getUint32(8, true);
-  if (version !== TOKEN_FILE_VERSION) throw new TokenizerError('bad-version', `${fn}: format version must be ${TOKEN_FILE_VERSION}, got ${version}`);
+  if (version !== TOKEN_FILE_VERSION && version !== 1) throw new TokenizerError('bad-version', `${fn}: format version must be 1 or ${TOKEN_FILE_VERSION}, got ${version}`);
+  const start = version === 1 ? prefixBytesV1 : prefixBytes;
+  if (bytes.byteLength < start) {
+    throw new TokenizerError('truncated', `${fn}: a version ${version} .gqt file needs at least ${start} bytes before its header, got ${bytes.byteLength}`);
+  }
   const headerLength = view.getUint32(12, true);
   if (headerLength > maxHeaderBytes) throw new TokenizerError('bad-header', `${fn}: header length must be at most ${maxHeaderBytes} bytes, got ${headerLength}`);
-  if (prefixBytes + headerLength > bytes.byteLength) {
-    throw new TokenizerError('truncated', `${fn}: header declares ${headerLength} bytes, only ${bytes.byteLength - prefixBytes} follow`);
+  if (start + headerLength > bytes.byteLength) {
+    throw new TokenizerError('truncated', `${fn}: header declares ${headerLength} bytes, only ${bytes.byteLength - start} follow`);
   }
-  const text = utf8Decode(fn, 'the header', bytes.subarray(prefixBytes, prefixBytes + headerLength));
+  const headerBytes = bytes.subarray(start, start + headerLength);
+  if (version !== 1) {
+    const stored = view.getUint32(16, true);
+    const actual = crc32(headerBytes);
+    if (actual !== stored) {
+      throw new TokenizerError('checksum-mismatch', `${fn}: CRC-32 of the header must be ${stored} as stored, got ${actual} (the header is corrupt)`);
+    }
+  }
+  const text = utf8Decode(fn, 'the header', headerBytes);
   let parsed: unknown;
   try {
     parsed = JSON.parse(text) as unknown;
@@ -216,7 +260,8 @@ export function readTokenFile(source: Uint8Array | ArrayBuffer, options: ReadTok
     throw new TokenizerError('bad-header', `${fn}: header must be JSON, got a parse error (${(error as Error).message})`);
   }
   const header = checkHeader(fn, parsed);
-  const payload = bytes.subarray(prefixBytes + headerLength);
+  if (options.tokenizer !== undefined) checkAgainstModel(fn, header, options.tokenizer);
+  const payload = bytes.subarray(start + headerLength);
   if (payload.byteLength < header.payloadBytes) {
     throw new TokenizerError('truncated', `${fn}: ${header.count} indices of ${header.bitsPerToken} bits need ${header.payloadBytes} bytes, got ${payload.byteLength}`);
   }

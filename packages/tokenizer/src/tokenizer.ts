@@ -8,7 +8,7 @@ import {
   type Codebook,
   type CodebookSpec,
 } from '@gq/codebook';
-import { tokensToLatentRows, type LatentLayout } from '@gq/core';
+import { isGqError, tokensToLatentRows, type LatentLayout } from '@gq/core';
 import { disposeParams, type ParamTree, type WeightEntry } from '@gq/nn';
 import { parseSafetensors, serializeSafetensors, type SafetensorsEntry } from '@gq/safetensors';
 import type { UnetConfig } from '@gq/vae-unet';
@@ -76,6 +76,40 @@ export type TokenizerSource =
 export interface LoadOptions {
   /** Recompute the artifact id (SHA-256 of manifest core and weights) and reject a mismatch (default true). */
   readonly verify?: boolean;
+  /**
+   * Budgets checked against the manifest and the weights before anything is allocated; an
+   * exceeded one is a `too-large` error naming it, its limit and the value seen.
+   */
+  readonly limits?: TokenizerLimits;
+}
+
+/** Resource budgets of `Tokenizer.load` (every field optional; defaults below). */
+export interface TokenizerLimits {
+  /** Codebook size K·m, in numbers. Default 2^24 (64 MiB of float32). */
+  readonly maxCodebookEntries?: number;
+  /** Parameters of the VAE, in numbers. Default 2^28 (1 GiB of float32). */
+  readonly maxParameters?: number;
+  /** Pixels H·W of the image size the manifest declares. Default 2048² (4 194 304). */
+  readonly maxImagePixels?: number;
+}
+
+const defaultLimits: Required<TokenizerLimits> = { maxCodebookEntries: 2 ** 24, maxParameters: 2 ** 28, maxImagePixels: 2048 * 2048 };
+
+function resolveLimits(fn: string, limits: unknown): Required<TokenizerLimits> {
+  if (limits === undefined) return defaultLimits;
+  if (!isPlainObject(limits)) throw new TokenizerError('bad-options', `${fn}: options.limits must be an object, got ${describe(limits)}`);
+  const out: Record<string, number> = { ...defaultLimits };
+  for (const [name, value] of Object.entries(limits)) {
+    if (!(name in defaultLimits)) throw new TokenizerError('bad-options', `${fn}: options.limits has no budget '${name}' (${Object.keys(defaultLimits).join(', ')})`);
+    if (value === undefined) continue;
+    if (!Number.isSafeInteger(value) || (value as number) < 0) throw new TokenizerError('bad-options', `${fn}: options.limits.${name} must be a non-negative integer, got ${describe(value)}`);
+    out[name] = value as number;
+  }
+  return out as Required<TokenizerLimits>;
+}
+
+function overBudget(fn: string, budget: keyof TokenizerLimits, what: string, value: number, limit: number): never {
+  throw new TokenizerError('too-large', `${fn}: limits.${budget}: ${what} is ${value}, more than the limit of ${limit}`);
 }
 
 export interface ImageCheckOptions {
@@ -252,7 +286,19 @@ export class Tokenizer {
    *   `bad-manifest`, `manifest-mismatch`, `codebook-mismatch`, `artifact-id-mismatch`, `bad-weights`, …
    */
   static async load(source: TokenizerSource, options: LoadOptions = {}): Promise<Tokenizer> {
+    try {
+      return await Tokenizer.#load(source, options);
+    } catch (error) {
+      if (isGqError(error)) rethrow('Tokenizer.load', 'bad-artifact', error);
+      // Every input is validated; this keeps an unforeseen failure (an engine error) typed.
+      throw new TokenizerError('bad-artifact', `Tokenizer.load: the artifact could not be loaded (${error instanceof Error ? error.message : String(error)})`, { cause: error });
+    }
+  }
+
+  static async #load(source: TokenizerSource, options: LoadOptions): Promise<Tokenizer> {
     const fn = 'Tokenizer.load';
+    if (!isPlainObject(options)) throw new TokenizerError('bad-options', `${fn}: options must be an object, got ${describe(options)}`);
+    const limits = resolveLimits(fn, options.limits);
     let manifestSource: unknown;
     let weightsSource: unknown;
     if (source instanceof Uint8Array || source instanceof ArrayBuffer || ArrayBuffer.isView(source)) {
@@ -266,6 +312,12 @@ export class Tokenizer {
       throw new TokenizerError('bad-input', `${fn}: source must be .gqtok bytes or {manifest, weights}, got ${describe(source)}`);
     }
     const { manifest, vae, geometry: geo } = resolveManifest(fn, manifestSource);
+    const entry = manifest.codebook;
+    // Bounds on what the manifest declares, before anything is generated or allocated from it.
+    const codebookEntries = entry.size * entry.dim;
+    if (codebookEntries > limits.maxCodebookEntries) overBudget(fn, 'maxCodebookEntries', `the codebook K·m = ${entry.size}·${entry.dim}`, codebookEntries, limits.maxCodebookEntries);
+    const pixels = geo.image.height * geo.image.width;
+    if (pixels > limits.maxImagePixels) overBudget(fn, 'maxImagePixels', `the image size ${geo.image.height}×${geo.image.width}`, pixels, limits.maxImagePixels);
     const weights = asBytes(fn, 'weights', weightsSource);
     if (options.verify ?? true) {
       const id = await computeArtifactId(fn, manifest, weights);
@@ -282,7 +334,6 @@ export class Tokenizer {
     } catch (error) {
       rethrow(fn, 'bad-weights', error);
     }
-    const entry = manifest.codebook;
     let codebook: Codebook;
     if (entry.method === 'table') {
       const stored = tensors.get(entry.key);
@@ -299,6 +350,11 @@ export class Tokenizer {
     } else {
       codebook = createCodebook(entry);
     }
+    // The config's sizes are bounded (normalizeVae), so its specs are few; the model size is
+    // checked before any tensor is built, and vaeImport compares every weight with its spec.
+    let parameters = 0;
+    for (const spec of vaeSpecs(vae)) parameters += spec.torchShape.reduce((a, b) => a * b, 1);
+    if (parameters > limits.maxParameters) overBudget(fn, 'maxParameters', `the ${vae.arch} config's parameter count`, parameters, limits.maxParameters);
     const params = vaeImport(fn, vae, tensors as ReadonlyMap<string, WeightEntry>);
     return new Tokenizer(vae, geo, codebook, entry, manifest.layout, manifest.beta, params, manifest);
   }
@@ -351,7 +407,7 @@ export class Tokenizer {
 
   /**
    * GQ tokens of images: for each of the h·w·G tokens, the codeword maximising
-   * Σ_d ln N(c_d; μ_d, σ_d²) − β ln N(c_d; 0, 1) (ALGORITHMS.md §3), via @gq/codebook's gqQuantize.
+   * Σ_d ln N(c_d; μ_d, σ_d²) − β ln N(c_d; 0, 1) (docs/algorithms.md §3), via @gq/codebook's gqQuantize.
    * @param images float32 [B, H, W, C_img] in [−1, 1]; UNet: H, W multiples of f; ViT: the configured size
    */
   async encode(images: tf.Tensor4D, options: ImageCheckOptions = {}): Promise<Tokens> {

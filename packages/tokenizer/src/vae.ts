@@ -27,6 +27,36 @@ const unetKeys = ['resolution', 'inChannels', 'outChannels', 'ch', 'chMult', 'nu
 const vitKeys = ['imageSize', 'patchSize', 'width', 'layers', 'heads', 'mlpRatio', 'zChannels', 'dimFfnOutput'] as const;
 
 /**
+ * Hard upper bounds of every size in a config, far above any real model, checked before anything
+ * is derived or enumerated from a config, so that a manifest cannot make the layer specs (or a
+ * parameter tree) astronomically large. A config beyond them is `bad-config`.
+ */
+const unetBounds: Readonly<Record<string, number>> = {
+  resolution: 65_536, inChannels: 64, outChannels: 64, ch: 4096, numResBlocks: 64, zChannels: 4096, numGroups: 4096,
+  chMult: 16, chMultValue: 64, attnResolutions: 16,
+};
+const vitBounds: Readonly<Record<string, number>> = {
+  imageSize: 65_536, patchSize: 65_536, width: 65_536, layers: 256, heads: 1024, mlpRatio: 64, zChannels: 4096, dimFfnOutput: 1 << 20,
+};
+
+function checkBounds(fn: string, arch: VaeArch, config: Record<string, unknown>): void {
+  const bounds = arch === 'unet' ? unetBounds : vitBounds;
+  const over = (what: string, limit: number, got: unknown): never => {
+    throw new TokenizerError('bad-config', `${fn}: ${arch} config.${what} must be at most ${limit}, got ${describe(got)}`);
+  };
+  for (const [key, limit] of Object.entries(bounds)) {
+    const value = config[key];
+    if (Array.isArray(value)) {
+      if (value.length > limit) over(`${key} length`, limit, value.length);
+      const itemLimit = bounds[`${key}Value`];
+      if (itemLimit !== undefined) for (const item of value) if (typeof item === 'number' && item > itemLimit) over(`${key} entries`, itemLimit, item);
+    } else if (typeof value === 'number' && value > limit) {
+      over(key, limit, value);
+    }
+  }
+}
+
+/**
  * Validate an architecture name and config, returning a plain copy holding exactly the known keys.
  * Unknown keys are rejected: a config field this version does not implement cannot be honoured.
  */
@@ -42,6 +72,7 @@ export function normalizeVae(fn: string, arch: unknown, config: unknown): VaeDes
   }
   const copy: Record<string, unknown> = {};
   for (const key of keys) copy[key] = Array.isArray(config[key]) ? [...(config[key] as unknown[])] : config[key];
+  checkBounds(fn, arch, copy);
   try {
     if (arch === 'unet') {
       const checked = copy as unknown as unet.UnetConfig;

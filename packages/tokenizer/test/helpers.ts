@@ -27,13 +27,13 @@ export function expectCode(run: () => unknown, code: string, text?: string): Pro
   return expectCodedError(run, TokenizerError, code, ...(text === undefined ? [] : [text]));
 }
 
-/** Channel of token g, dimension d (ALGORITHMS.md §1). */
+/** Channel of token g, dimension d (docs/algorithms.md §1). */
 export function channelOf(layout: 'strided' | 'contiguous', g: number, d: number, groups: number, dim: number): number {
   return layout === 'strided' ? d * groups + g : g * dim + d;
 }
 
 /**
- * Float64 GQ oracle (ALGORITHMS.md §3.1): per token, argmax_j Σ_d −(c−μ)²/(2σ²) + β c²/2 with
+ * Float64 GQ oracle (docs/algorithms.md §3.1): per token, argmax_j Σ_d −(c−μ)²/(2σ²) + β c²/2 with
  * σ² = exp(clamp(ℓ, −30, 20)), written directly from the score (not the inner-product form).
  * Returns the winner and the gap to the runner-up, per token, in [positions, G] order.
  */
@@ -83,4 +83,42 @@ export function oracleSelect(
     }
   }
   return { indices, gaps, scale };
+}
+
+/**
+ * Image 0 of a reference fixture's NCHW moments [B, 2C, h, w] as float64 rows [h·w, C]: μ is
+ * channels 0..C−1, log σ² channels C..2C−1 (the reference's split).
+ */
+export function referenceMomentRows(moments: ArrayLike<number>, channels: number, height: number, width: number): { mu: Float64Array; logVar: Float64Array } {
+  const plane = height * width;
+  const mu = new Float64Array(plane * channels);
+  const logVar = new Float64Array(plane * channels);
+  for (let c = 0; c < channels; c++) {
+    for (let p = 0; p < plane; p++) {
+      mu[p * channels + c] = moments[c * plane + p]!;
+      logVar[p * channels + c] = moments[(channels + c) * plane + p]!;
+    }
+  }
+  return { mu, logVar };
+}
+
+/** Image 0 of a reference fixture's NCHW images [B, C, H, W] as NHWC float32 values [H·W·C]. */
+export function referenceImageRows(images: ArrayLike<number>, channels: number, height: number, width: number): Float32Array {
+  const plane = height * width;
+  const out = new Float32Array(plane * channels);
+  for (let c = 0; c < channels; c++) for (let p = 0; p < plane; p++) out[p * channels + c] = images[c * plane + p]!;
+  return out;
+}
+
+/** How many tokens were compared with the oracle (its top-2 gap above `minGap`) and how many of those differ. */
+export function oracleAgreement(indices: ArrayLike<number>, oracle: { indices: Int32Array; gaps: Float64Array }, minGap: number): { compared: number; mismatched: number } {
+  let compared = 0;
+  let mismatched = 0;
+  for (let i = 0; i < oracle.indices.length; i++) {
+    if (oracle.gaps[i]! > minGap) {
+      compared++;
+      if (indices[i] !== oracle.indices[i]) mismatched++;
+    }
+  }
+  return { compared, mismatched };
 }

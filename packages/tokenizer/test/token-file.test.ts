@@ -1,3 +1,4 @@
+import { crc32 as crc32Oracle } from 'node:zlib';
 import * as tf from '@tensorflow/tfjs-core';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { seededRandom, setupBackend, tensorGrowth } from '@gq/test-utils';
@@ -55,20 +56,33 @@ function oraclePack(indices: ArrayLike<number>, bits: number): Uint8Array {
   return out;
 }
 
+/** Byte offset of the JSON header: 20 in version 2 files (magic, version, length, header CRC), 16 in version 1. */
+const headerStart = 20;
+
 function headerOf(bytes: Uint8Array): { json: Record<string, unknown>; length: number } {
   const length = new DataView(bytes.buffer, bytes.byteOffset).getUint32(12, true);
-  return { json: JSON.parse(new TextDecoder().decode(bytes.subarray(16, 16 + length))) as Record<string, unknown>, length };
+  return { json: JSON.parse(new TextDecoder().decode(bytes.subarray(headerStart, headerStart + length))) as Record<string, unknown>, length };
 }
 
-/** Replace the header by `json` (re-encoding the length field). */
+/** Replace the header by `json` (re-encoding the length field and the header CRC, as a consistent writer would). */
 function withHeader(bytes: Uint8Array, json: Record<string, unknown>): Uint8Array {
   const { length } = headerOf(bytes);
   const text = new TextEncoder().encode(JSON.stringify(json));
-  const out = new Uint8Array(16 + text.length + bytes.length - 16 - length);
-  out.set(bytes.subarray(0, 16));
+  const out = new Uint8Array(headerStart + text.length + bytes.length - headerStart - length);
+  out.set(bytes.subarray(0, headerStart));
   new DataView(out.buffer).setUint32(12, text.length, true);
-  out.set(text, 16);
-  out.set(bytes.subarray(16 + length), 16 + text.length);
+  new DataView(out.buffer).setUint32(16, crc32Oracle(text), true);
+  out.set(text, headerStart);
+  out.set(bytes.subarray(headerStart + length), headerStart + text.length);
+  return out;
+}
+
+/** The same file in the version 1 layout (no header CRC). */
+function asVersion1(bytes: Uint8Array): Uint8Array {
+  const out = new Uint8Array(bytes.length - 4);
+  out.set(bytes.subarray(0, 16));
+  new DataView(out.buffer).setUint32(8, 1, true);
+  out.set(bytes.subarray(headerStart), 16);
   return out;
 }
 
@@ -85,7 +99,7 @@ describe('token file round trip', () => {
       const tokens: Tokens = { indices, shape, bitsPerToken: bits };
       const bytes = writeTokenFile(tokens, target);
       const { json, length } = headerOf(bytes);
-      const payload = bytes.subarray(16 + length);
+      const payload = bytes.subarray(headerStart + length);
       expect(payload.length).toBe(Math.ceil((count * bits) / 8));
       expect(bitDifferences(payload, oraclePack(indices, bits))).toBe(0);
       expect(json).toMatchObject({ artifactId: manifest.artifactId, imageShape: [3, 10, 4, 3], latentGrid: [5, 2], tokensPerPosition: 4, codebookSize: 2 ** bits, bitsPerToken: bits, count });
@@ -102,7 +116,7 @@ describe('token file round trip', () => {
       const tokens = await tokenizer.encode(images);
       const bytes = writeTokenFile(tokens, tokenizer);
       expect(Array.from(bytes.subarray(0, 8))).toEqual(TOKEN_FILE_MAGIC);
-      expect(bytes.length).toBe(16 + headerOf(bytes).length + Math.ceil((2 * 4 * 4 * 1 * 8) / 8));
+      expect(bytes.length).toBe(headerStart + headerOf(bytes).length + Math.ceil((2 * 4 * 4 * 1 * 8) / 8));
       const { tokens: read, header } = readTokenFile(bytes.slice().buffer, { expectArtifactId: tokenizer.artifactId! });
       expect(header.imageShape).toEqual([2, 8, 8, 3]);
       const a = await tokenizer.decode(tokens);
@@ -149,9 +163,9 @@ describe('token file validation', () => {
     await expectCode(() => readTokenFile(magic), 'bad-magic', '89 47 51 55');
     const version = good.slice();
     new DataView(version.buffer).setUint32(8, 9, true);
-    await expectCode(() => readTokenFile(version), 'bad-version', 'must be 1, got 9');
+    await expectCode(() => readTokenFile(version), 'bad-version', 'must be 1 or 2, got 9');
     await expectCode(() => readTokenFile(good.subarray(0, 10)), 'truncated', 'at least 16 bytes');
-    await expectCode(() => readTokenFile(good.subarray(0, 16 + length - 1)), 'truncated', 'header declares');
+    await expectCode(() => readTokenFile(good.subarray(0, headerStart + length - 1)), 'truncated', 'header declares');
     await expectCode(() => readTokenFile(good.subarray(0, good.length - 1)), 'truncated', 'need 32 bytes, got 31');
     const longer = new Uint8Array(good.length + 1);
     longer.set(good);
@@ -159,7 +173,7 @@ describe('token file validation', () => {
     const hugeHeader = good.slice();
     new DataView(hugeHeader.buffer).setUint32(12, 0xffffffff, true);
     await expectCode(() => readTokenFile(hugeHeader), 'bad-header', 'header length');
-    const brokenJson = good.slice();
+    const brokenJson = asVersion1(good);
     brokenJson[16] = 0x5b;
     await expectCode(() => readTokenFile(brokenJson), 'bad-header', 'must be JSON');
     await expectCode(() => readTokenFile(withHeader(good, { ...json, count: 31 })), 'bad-header', 'count must be B·h·w·G = 32');

@@ -1,7 +1,7 @@
 import { readFileSync } from 'node:fs';
 import { parseSafetensors, serializeSafetensors, type SafetensorsEntry } from '@gq/safetensors';
 import type { ReplicaState } from '@gq/runtime/parallel';
-import type { TrainConfig } from './config.js';
+import { addedConfigDefaults, type TrainConfig } from './config.js';
 import { TrainError } from './errors.js';
 import { writeFileAtomic } from './files.js';
 
@@ -61,7 +61,7 @@ export function loadCheckpoint(path: string): Checkpoint {
       arrays[name] = { shape: [...entry.shape], data };
     }
     return {
-      config: JSON.parse(meta.config ?? 'null') as TrainConfig,
+      config: { ...addedConfigDefaults, ...(JSON.parse(meta.config ?? 'null') as TrainConfig) },
       step,
       seconds: Number(meta.seconds ?? 0),
       state: { arrays, json: JSON.parse(meta.replica ?? 'null') as unknown },

@@ -1,6 +1,6 @@
 import { downsamplingFactor, unetPresets, validateUnetConfig, type UnetConfig } from '@gq/vae-unet';
 import { tokenCount, validateVitConfig, vitPresets, type VitConfig } from '@gq/vae-vit';
-import { VANILLA_KL_WEIGHT } from '@gq/core';
+import { BAND_HALF_WIDTH, VANILLA_KL_WEIGHT } from '@gq/core';
 import { badOption, integerOption } from './errors.js';
 import { methodSpec, type Method } from './methods.js';
 
@@ -27,14 +27,28 @@ export interface BottleneckConfig {
   /** GQ prior weight β. */
   readonly beta: number;
   readonly codebookSeed: number;
-  readonly codebookMethod: 'sobol' | 'normal';
+  /** The GQ codebook generator: 'sobol' (default), 'normal' (i.i.d.), or 'torch-sobol' (the reference implementation's table). */
+  readonly codebookMethod: 'sobol' | 'normal' | 'torch-sobol';
   readonly layout: 'strided' | 'contiguous';
   /** FSQ levels (empty for other methods). */
   readonly levels: readonly number[];
   /** TokenBridge input scale s (x' = clamp(s·x, −r, r)) and clip range r. */
   readonly tbScale: number;
   readonly tbRange: number;
+  /** TDC's multiplier update factor γ (λ ← λ·γ or λ/γ each step; the reference's 1.01). */
+  readonly tdcFactor: number;
+  /** TDC's band half-width α in bits: tokens aim at [T − α, T + α]; evaluation counts that band. */
+  readonly tdcBand: number;
 }
+
+/** The reference's TDC update factor γ, tuned for runs of 10^5 steps. */
+export const REFERENCE_TDC_FACTOR = 1.01;
+
+/**
+ * Defaults of fields added to `TrainConfig` after checkpoints were first written: a checkpoint
+ * whose config lacks one resumes with this value (the behaviour it was trained with).
+ */
+export const addedConfigDefaults = { tdcFactor: REFERENCE_TDC_FACTOR, tdcBand: BAND_HALF_WIDTH } as const;
 
 /** Everything that defines a training run; stored in checkpoints and the artifact manifest. */
 export type TrainConfig = Backbone &
@@ -74,6 +88,10 @@ export interface ConfigInput {
   readonly dataset?: string;
   readonly testImages?: number;
   readonly codebookMethod?: string;
+  /** TDC update factor γ > 1 (default the reference's 1.01). */
+  readonly tdcFactor?: number;
+  /** TDC band half-width α > 0 in bits (default 0.5). */
+  readonly tdcBand?: number;
   /** Overrides of the preset's UNet or ViT config (tests and experiments). */
   readonly model?: Partial<UnetConfig> | Partial<VitConfig>;
 }
@@ -101,11 +119,17 @@ export function resolveConfig(input: ConfigInput): TrainConfig {
   const bits = integerOption('bits', input.bits ?? 8, 1, maxBits);
   const mapped = spec.mapBits(bits, input, base.zChannels);
   const codebookMethod = input.codebookMethod ?? 'sobol';
-  if (codebookMethod !== 'sobol' && codebookMethod !== 'normal') badOption(`--codebook must be 'sobol' or 'normal', got '${codebookMethod}'`);
+  if (codebookMethod !== 'sobol' && codebookMethod !== 'normal' && codebookMethod !== 'torch-sobol') {
+    badOption(`--codebook must be 'sobol', 'normal' or 'torch-sobol', got '${codebookMethod}'`);
+  }
   const beta = input.beta ?? 1;
   if (!Number.isFinite(beta) || beta < 0) badOption(`--beta must be ≥ 0, got ${beta}`);
   const tbScale = input.tbScale ?? 1;
   if (!Number.isFinite(tbScale) || tbScale <= 0) badOption(`--tb-scale must be > 0, got ${tbScale}`);
+  const tdcFactor = input.tdcFactor ?? REFERENCE_TDC_FACTOR;
+  if (!Number.isFinite(tdcFactor) || tdcFactor <= 1 || tdcFactor > 2) badOption(`--tdc-factor must be in (1, 2], got ${tdcFactor}`);
+  const tdcBand = input.tdcBand ?? BAND_HALF_WIDTH;
+  if (!Number.isFinite(tdcBand) || tdcBand <= 0 || tdcBand > 8) badOption(`--tdc-band must be in (0, 8] bits, got ${tdcBand}`);
   const learningRate = input.learningRate ?? 1e-3;
   if (!Number.isFinite(learningRate) || learningRate <= 0) badOption(`--lr must be > 0, got ${learningRate}`);
   const backbone = backboneOf(arch, preset, { ...base, zChannels: mapped.zChannels });
@@ -119,11 +143,13 @@ export function resolveConfig(input: ConfigInput): TrainConfig {
     codebookBits: mapped.codebookBits,
     beta,
     codebookSeed: 42,
-    codebookMethod: codebookMethod as 'sobol' | 'normal',
+    codebookMethod,
     layout: 'strided',
     levels: mapped.levels,
     tbScale,
     tbRange: 3,
+    tdcFactor,
+    tdcBand,
     batchSize: integerOption('batch', input.batchSize ?? 32, 2, 4096),
     learningRate,
     steps: integerOption('steps', input.steps ?? 300, 0, 10_000_000),

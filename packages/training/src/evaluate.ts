@@ -1,5 +1,4 @@
 import * as tf from '@tensorflow/tfjs-core';
-import { BAND_HALF_WIDTH } from '@gq/core';
 import { IndexHistogram, psnr, ssim } from '@gq/metrics';
 import { klBits, reparameterize, summarizeBits, type TdcStats } from '@gq/tdc';
 import { rate, type RunRate } from './config.js';
@@ -12,7 +11,7 @@ export interface ReconstructionScores {
   readonly ssim: number;
 }
 
-/** Index usage over the whole evaluation set, all positions and index slots pooled (ALGORITHMS §7). */
+/** Index usage over the whole evaluation set, all positions and index slots pooled (docs/algorithms.md §7). */
 export interface IndexUsage {
   /** Values one index slot can take (K; 2^B for TokenBridge; Π L for FSQ). */
   readonly codebookSize: number;
@@ -38,7 +37,7 @@ export interface Evaluation {
   readonly usage: IndexUsage;
   /** Per-token KL rates in bits (Gaussian methods; tokens of m channels, m = 1 for TokenBridge). */
   readonly bits?: TdcStats;
-  /** Fraction of those tokens within [T − α, T + α] bits (α = BAND_HALF_WIDTH). */
+  /** Fraction of those tokens within [T − α, T + α] bits (α = the run's `tdcBand`). */
   readonly inBand?: number;
   readonly rate: RunRate;
   /** First images of each kind (NHWC float32 in [-1, 1]) for the grid. */
@@ -84,7 +83,7 @@ async function quantizeChunk(model: TrainedModel, x: tf.Tensor4D, quantizer: Ret
 /**
  * Evaluate a trained model on held-out images, in this thread:
  * - GQ methods go through the model's `Tokenizer` (the artifact's code): decode(encode(x)), plus
- *   decode(μ) and decode(μ + σε) from the same tokenizer (ALGORITHMS §5), and GQ index usage;
+ *   decode(μ) and decode(μ + σε) from the same tokenizer (docs/algorithms.md §5), and GQ index usage;
  * - TokenBridge: decode(TokenBridge(μ)), decode(μ), decode(μ + σε) and level usage;
  * - VQ, FSQ, LFQ, BSQ: decode(quantised μ) and the usage/perplexity of their indices.
  * Gaussian methods also report the per-token KL rates and the in-band share.
@@ -154,7 +153,7 @@ export async function evaluate(
   const n = test.count;
   const scores = (kind: string): ReconstructionScores => ({ psnr: sums[kind]![0] / n, ssim: sums[kind]![1] / n });
   const usage = histogram.stats();
-  const rateStats = gaussian ? summarizeBits(bits, { targetBits: config.codebookBits, tolerance: BAND_HALF_WIDTH }) : undefined;
+  const rateStats = gaussian ? summarizeBits(bits, { targetBits: config.codebookBits, tolerance: config.tdcBand }) : undefined;
   return {
     method: config.method,
     images: n,

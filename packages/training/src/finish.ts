@@ -1,5 +1,4 @@
 import { join } from 'node:path';
-import { BAND_HALF_WIDTH } from '@gq/core';
 import { useBackend, type BackendName } from '@gq/runtime';
 import { describeBottleneck, type TrainConfig } from './config.js';
 import { evaluate, type Evaluation } from './evaluate.js';
@@ -98,7 +97,7 @@ async function finish(config: TrainConfig, outcome: TrainOutcome, outDir: string
     ...(result.bits !== undefined
       ? [
           [`KL bits/token (m = ${config.dim}) mean [min, max]`, `${f(result.bits.mean)} [${f(result.bits.min)}, ${f(result.bits.max)}]`],
-          [`tokens within ${config.codebookBits} ± ${BAND_HALF_WIDTH} bits`, `${f(result.inBand! * 100, 1)} %`],
+          [`tokens within ${config.codebookBits} ± ${config.tdcBand} bits`, `${f(result.inBand! * 100, 1)} %`],
         ]
       : []),
   ];

@@ -4,6 +4,7 @@ export type { Method, MethodSpec, RateControl, BottleneckParameters } from './me
 export {
   archs,
   resolveConfig,
+  REFERENCE_TDC_FACTOR,
   rate,
   describeBottleneck,
   positionsPerImage,
@@ -31,12 +32,14 @@ export {
   loadCifar10,
   loadImageFolder,
   loadIdxImages,
+  loadPhotos,
+  defaultPhotosDir,
   parseIdx,
   splitImages,
   seededPermutation,
   toModelInput,
   debianFashionMnist,
 } from './datasets/index.js';
-export type { ImageSet } from './datasets/index.js';
-export { writeFileAtomic } from './files.js';
+export type { ImageSet, PhotoOptions } from './datasets/index.js';
+export { writeFileAtomic, lockOutputFolder, removeStaleTempFiles, truncateMetrics, watchLauncher, LOCK_FILE } from './files.js';
 export { imageGrid } from './grid.js';

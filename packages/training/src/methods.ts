@@ -18,8 +18,8 @@ export interface BottleneckParameters {
 
 /** How a Gaussian method holds its per-token KL rate during training. */
 export type RateControl =
-  /** TDC: per-token rates pulled into T ± α by three multipliers (`@gq/tdc`). */
-  | { readonly kind: 'tdc'; create(config: TrainConfig): Tdc }
+  /** TDC: per-token rates pulled into T ± α by three multipliers (`@gq/tdc`); `global`: only λ adapts (the mean rate). */
+  | { readonly kind: 'tdc'; readonly global?: boolean; create(config: TrainConfig): Tdc }
   /** A fixed weight per bit of KL (the vanilla Gaussian VAE): the run's `vanillaWeight`. */
   | { readonly kind: 'fixed' };
 
@@ -42,7 +42,7 @@ export interface MethodSpec {
   /** The trained model is a GQ tokenizer, exported as a `@gq/tokenizer` artifact and evaluated through it. */
   readonly exportsArtifact: boolean;
   /**
-   * Map bits per position to C, m and the per-token rate (ALGORITHMS §6.6).
+   * Map bits per position to C, m and the per-token rate (docs/algorithms.md §6.6).
    * @param presetChannels the backbone preset's C, used when the method does not fix C itself
    */
   mapBits(bits: number, input: ConfigInput, presetChannels: number): BottleneckParameters;
@@ -104,6 +104,9 @@ const gqQuantizer = (config: TrainConfig): Quantizer<object> =>
 /** The lambda clamp every TDC run uses: wide enough never to bind in practice, finite so a runaway cannot overflow. */
 const lambdaRange: [number, number] = [1e-3, 1e3];
 
+/** The TDC options every TDC run takes from its configuration. */
+const tdcOptions = (c: TrainConfig) => ({ lambdaRange, factor: c.tdcFactor, tolerance: c.tdcBand });
+
 const gqMethod = {
   gaussian: true,
   choosesTokenDim: true,
@@ -154,7 +157,7 @@ const tokenBridgeMethod = {
     tokenBridge({ bits: c.codebookBits, channels: c.model.zChannels, scale: c.tbScale, range: c.tbRange }),
 } as const;
 
-/** The FSQ paper's level sets for 8–16 bits (ALGORITHMS §6.2). */
+/** The FSQ paper's level sets for 8–16 bits (docs/algorithms.md §6.2). */
 export const fsqPaperLevels: Readonly<Record<number, readonly number[]>> = {
   8: [8, 6, 5],
   10: [8, 5, 5, 5],
@@ -185,7 +188,18 @@ export const methodRegistry = {
     label: 'GQ: Gaussian VAE + TDC, converted with Gaussian Quant',
     rateControl: {
       kind: 'tdc',
-      create: (c: TrainConfig) => createTdc({ targetBits: c.codebookBits, group: c.dim, layout: c.layout, lambdaRange }),
+      create: (c: TrainConfig) => createTdc({ targetBits: c.codebookBits, group: c.dim, layout: c.layout, ...tdcOptions(c) }),
+    },
+  },
+  'gq-global': {
+    ...gqMethod,
+    name: 'gq-global',
+    shortLabel: 'GQ (global λ)',
+    label: 'GQ on a VAE whose mean rate is held at T by the global λ alone (no per-token band)',
+    rateControl: {
+      kind: 'tdc',
+      global: true,
+      create: (c: TrainConfig) => createTdc({ targetBits: c.codebookBits, group: c.dim, layout: c.layout, mode: 'globalOnly', ...tdcOptions(c) }),
     },
   },
   'gq-vanilla': {
@@ -302,7 +316,18 @@ export const methodRegistry = {
     label: 'TokenBridge on a TDC VAE (per-channel target B bits)',
     rateControl: {
       kind: 'tdc',
-      create: (c: TrainConfig) => tokenBridgeTdc({ bitsPerChannel: c.codebookBits, lambdaRange }),
+      create: (c: TrainConfig) => tokenBridgeTdc({ bitsPerChannel: c.codebookBits, ...tdcOptions(c) }),
+    },
+  },
+  'tokenbridge-global': {
+    ...tokenBridgeMethod,
+    name: 'tokenbridge-global',
+    shortLabel: 'TokenBridge (global λ)',
+    label: 'TokenBridge on a VAE whose mean rate per channel is held at B by the global λ alone',
+    rateControl: {
+      kind: 'tdc',
+      global: true,
+      create: (c: TrainConfig) => tokenBridgeTdc({ bitsPerChannel: c.codebookBits, mode: 'globalOnly', ...tdcOptions(c) }),
     },
   },
 } as const satisfies Record<string, MethodSpec>;
@@ -313,9 +338,11 @@ export type Method = keyof typeof methodRegistry;
 /** Every method, in the registry's order. */
 export const methods = Object.keys(methodRegistry) as Method[];
 
-/** How a Gaussian method holds its rate, for tables: `TDC` or `vanilla KL`; `none` for the quantised baselines. */
-export function rateControlLabel(spec: MethodSpec): 'TDC' | 'vanilla KL' | 'none' {
-  return spec.rateControl === undefined ? 'none' : spec.rateControl.kind === 'tdc' ? 'TDC' : 'vanilla KL';
+/** How a Gaussian method holds its rate, for tables: `TDC`, `global λ` or `vanilla KL`; `none` for the quantised baselines. */
+export function rateControlLabel(spec: MethodSpec): 'TDC' | 'global λ' | 'vanilla KL' | 'none' {
+  if (spec.rateControl === undefined) return 'none';
+  if (spec.rateControl.kind === 'fixed') return 'vanilla KL';
+  return spec.rateControl.global === true ? 'global λ' : 'TDC';
 }
 
 /** The registry record of `method` (a `bad-option` error for an unknown name). */

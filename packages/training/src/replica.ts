@@ -11,7 +11,6 @@ import {
   type TdcState,
   type TdcStats,
 } from '@gq/tdc';
-import { BAND_HALF_WIDTH } from '@gq/core';
 import { decodeLatent, encodeLatent, initBackbone } from './backbone.js';
 import type { TrainConfig } from './config.js';
 import { methodSpec } from './methods.js';
@@ -110,7 +109,7 @@ export function noiseSeed(seed: number, step: number, worker: number): number {
 
 /**
  * The training replica: the run's VAE (UNet or ViT), a learned log-scale s for the reconstruction
- * term (ALGORITHMS §5: Σ|x − x̂|·e^{−s} + 3HW·s per image), and the method's bottleneck, trained
+ * term (docs/algorithms.md §5: Σ|x − x̂|·e^{−s} + 3HW·s per image), and the method's bottleneck, trained
  * with Adam:
  * - Gaussian methods decode z = μ + σε and add TDC (gq, tokenbridge-tdc) or a fixed-weight KL
  *   (gq-vanilla, tokenbridge); quantisation happens only at evaluation.
@@ -183,7 +182,7 @@ export const createReplica: CreateReplica<TrainingReplicaTypes> = ({ options, wo
       if (tdcStats !== undefined) {
         stepStats = { ...stepStats, tdc: await tdcStats.read() };
       } else if (vanillaBits !== undefined) {
-        const target = { targetBits: config.codebookBits, tolerance: BAND_HALF_WIDTH };
+        const target = { targetBits: config.codebookBits, tolerance: config.tdcBand };
         stepStats = { ...stepStats, tdc: summarizeBits((await vanillaBits.data()) as Float32Array, target) };
       }
       if (quantizerStats !== undefined) {

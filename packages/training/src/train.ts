@@ -1,4 +1,5 @@
 import { appendFileSync, existsSync, mkdirSync } from 'node:fs';
+import { lockOutputFolder, removeStaleTempFiles, truncateMetrics, watchLauncher } from './files.js';
 import { join } from 'node:path';
 import { isGqError } from '@gq/core';
 import { DataParallelTrainer, type Shard } from '@gq/runtime/parallel';
@@ -64,6 +65,10 @@ export const replicaModuleUrl = new URL(import.meta.url.endsWith('.ts') ? './rep
 /** Train (or resume) a run; returns the live trainer for evaluation and export. */
 export async function trainRun(config: TrainConfig, options: RunOptions): Promise<TrainOutcome> {
   mkdirSync(options.outDir, { recursive: true });
+  // One trainer per folder: a second one (a repeated --resume) would interleave the metrics and
+  // overwrite the checkpoint. The lock is released when this process exits.
+  lockOutputFolder(options.outDir);
+  removeStaleTempFiles(options.outDir);
   const checkpointPath = join(options.outDir, checkpointName);
   const metricsPath = join(options.outDir, 'metrics.jsonl');
   const dataset = await loadDataset(config.dataset, config.imageSize);
@@ -71,9 +76,17 @@ export async function trainRun(config: TrainConfig, options: RunOptions): Promis
   if (config.batchSize < options.workers) {
     throw new TrainError('bad-option', `--batch (${config.batchSize}) must be at least the number of workers (${options.workers})`);
   }
+  if (options.backend === 'webgpu' && options.workers !== 1) {
+    // Each worker thread would open its own device and copy every gradient through the CPU.
+    throw new TrainError('bad-option', `--workers must be 1 with --backend webgpu (one process drives the GPU), got ${options.workers}`);
+  }
   const resumeFrom = options.resume && existsSync(checkpointPath) ? loadCheckpoint(checkpointPath) : undefined;
   // Everything but the step budget must match: `--steps` may grow to continue a finished run.
-  const withoutSteps = (c: TrainConfig): string => JSON.stringify({ ...c, steps: 0 });
+  const withoutSteps = (c: TrainConfig): string => {
+    // Key order does not matter (a checkpoint from before a field existed gets it appended with its default).
+    const entries = Object.entries({ ...c, steps: 0 }).sort(([a], [b]) => (a < b ? -1 : a > b ? 1 : 0));
+    return JSON.stringify(Object.fromEntries(entries));
+  };
   if (resumeFrom !== undefined && withoutSteps(resumeFrom.config) !== withoutSteps(config)) {
     const changed = Object.keys(config).filter(
       (key) => key !== 'steps' && JSON.stringify(config[key as keyof TrainConfig]) !== JSON.stringify(resumeFrom.config[key as keyof TrainConfig]),
@@ -97,6 +110,8 @@ export async function trainRun(config: TrainConfig, options: RunOptions): Promis
     step = resumeFrom.step;
     secondsBefore = resumeFrom.seconds;
   }
+  // Steps after the checkpoint are trained again; their old lines must not stay in the log.
+  truncateMetrics(metricsPath, step);
   const log = options.quiet === true ? () => undefined : (line: string) => process.stderr.write(`${line}\n`);
   log(
     `${resumeFrom !== undefined ? `resuming at step ${step}` : 'training'}: ${config.method} on ${dataset.name} ` +
@@ -110,6 +125,9 @@ export async function trainRun(config: TrainConfig, options: RunOptions): Promis
   };
   process.on('SIGINT', onSignal);
   process.on('SIGTERM', onSignal);
+  // Launched through the gq-train wrapper: stop (saving a checkpoint) if the wrapper dies.
+  const launcherPid = Number(process.env.GQ_LAUNCHER_PID);
+  const stopWatching = Number.isSafeInteger(launcherPid) && launcherPid > 0 ? watchLauncher(launcherPid, onSignal) : () => undefined;
   const progress = new Progress({ total: config.steps, start: step, every: 25, enabled: options.quiet !== true });
   const started = performance.now();
   const losses: number[] = [];
@@ -188,6 +206,7 @@ export async function trainRun(config: TrainConfig, options: RunOptions): Promis
   } finally {
     process.off('SIGINT', onSignal);
     process.off('SIGTERM', onSignal);
+    stopWatching();
   }
   const seconds = (performance.now() - started) / 1000;
   return {

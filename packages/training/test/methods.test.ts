@@ -59,7 +59,7 @@ function byIndex(arrays: Record<string, { data: ArrayLike<number> }>): Record<st
   return out;
 }
 
-describe('gq-train --bits mapping (ALGORITHMS §6.6)', () => {
+describe('gq-train --bits mapping (docs/algorithms.md §6.6)', () => {
   // Rows of the §6.6 table at 8 bits per position on the cpu32 UNet (C = 4 by default, f = 4, 8×8 positions).
   const cases: [ConfigInput, number, number, number, number][] = [
     // input, C, m, log2 K (or B), exact bits per position
@@ -135,6 +135,7 @@ describe('gq-train methods: 2 steps, evaluation, outputs', () => {
   // `artifact`: a GQ tokenizer artifact is exported (and evaluation goes through it).
   const expected: Record<Method, { slots: number; size: number; gaussian: boolean; artifact: boolean }> = {
     gq: { slots: 1, size: 256, gaussian: true, artifact: true },
+    'gq-global': { slots: 1, size: 256, gaussian: true, artifact: true },
     'gq-vanilla': { slots: 1, size: 256, gaussian: true, artifact: true },
     vq: { slots: 1, size: 256, gaussian: false, artifact: false },
     fsq: { slots: 1, size: 256, gaussian: false, artifact: false },
@@ -142,6 +143,7 @@ describe('gq-train methods: 2 steps, evaluation, outputs', () => {
     bsq: { slots: 1, size: 256, gaussian: false, artifact: false },
     tokenbridge: { slots: 4, size: 4, gaussian: true, artifact: false },
     'tokenbridge-tdc': { slots: 4, size: 4, gaussian: true, artifact: false },
+    'tokenbridge-global': { slots: 4, size: 4, gaussian: true, artifact: false },
   };
   it.each(Object.keys(expected) as Method[])('%s trains 2 steps and evaluates with finite scores at 8 bits per position', async (method) => {
     const dir = mkdtempSync(join(tmpdir(), `gq-${method}-`));

@@ -1,7 +1,7 @@
 import { beforeAll, describe, expect, it } from 'vitest';
 import { useBackend } from '@gq/runtime';
 import { isGqError } from '@gq/core';
-import { methodRegistry, methodSpec, methods, rate, resolveConfig, type Method, type MethodSpec } from '@gq/training';
+import { methodRegistry, methodSpec, methods, rate, rateControlLabel, resolveConfig, type Method, type MethodSpec } from '@gq/training';
 
 beforeAll(async () => {
   await useBackend('cpu');
@@ -9,7 +9,7 @@ beforeAll(async () => {
 
 describe('method registry', () => {
   it('lists every method once, in registry order, each record named by its key', () => {
-    expect(methods).toEqual(['gq', 'gq-vanilla', 'vq', 'fsq', 'lfq', 'bsq', 'tokenbridge', 'tokenbridge-tdc']);
+    expect(methods).toEqual(['gq', 'gq-global', 'gq-vanilla', 'vq', 'fsq', 'lfq', 'bsq', 'tokenbridge', 'tokenbridge-tdc', 'tokenbridge-global']);
     for (const method of methods) expect(methodSpec(method).name).toBe(method);
   });
 
@@ -27,22 +27,24 @@ describe('method registry', () => {
     expect(() => methodSpec('toString')).toThrow(/--method must be one of/);
   });
 
-  // What each record must say, stated independently of the registry (ALGORITHMS §6 and §4).
-  const facts: Record<Method, { gaussian: boolean; rate: 'tdc' | 'fixed' | 'none'; throughQuantizer: boolean; artifact: boolean }> = {
-    gq: { gaussian: true, rate: 'tdc', throughQuantizer: false, artifact: true },
-    'gq-vanilla': { gaussian: true, rate: 'fixed', throughQuantizer: false, artifact: true },
+  // What each record must say, stated independently of the registry (docs/algorithms.md §6 and §4).
+  const facts: Record<Method, { gaussian: boolean; rate: 'TDC' | 'global λ' | 'vanilla KL' | 'none'; throughQuantizer: boolean; artifact: boolean }> = {
+    gq: { gaussian: true, rate: 'TDC', throughQuantizer: false, artifact: true },
+    'gq-global': { gaussian: true, rate: 'global λ', throughQuantizer: false, artifact: true },
+    'gq-vanilla': { gaussian: true, rate: 'vanilla KL', throughQuantizer: false, artifact: true },
     vq: { gaussian: false, rate: 'none', throughQuantizer: true, artifact: false },
     fsq: { gaussian: false, rate: 'none', throughQuantizer: true, artifact: false },
     lfq: { gaussian: false, rate: 'none', throughQuantizer: true, artifact: false },
     bsq: { gaussian: false, rate: 'none', throughQuantizer: true, artifact: false },
-    tokenbridge: { gaussian: true, rate: 'fixed', throughQuantizer: false, artifact: false },
-    'tokenbridge-tdc': { gaussian: true, rate: 'tdc', throughQuantizer: false, artifact: false },
+    tokenbridge: { gaussian: true, rate: 'vanilla KL', throughQuantizer: false, artifact: false },
+    'tokenbridge-tdc': { gaussian: true, rate: 'TDC', throughQuantizer: false, artifact: false },
+    'tokenbridge-global': { gaussian: true, rate: 'global λ', throughQuantizer: false, artifact: false },
   };
   it.each(methods)('%s: Gaussian, rate control, training path and artifact as the paper defines them', (method) => {
     const spec: MethodSpec = methodRegistry[method];
     const want = facts[method];
     expect(spec.gaussian).toBe(want.gaussian);
-    expect(spec.rateControl?.kind ?? 'none').toBe(want.rate);
+    expect(rateControlLabel(spec)).toBe(want.rate);
     expect(spec.trainsThroughQuantizer).toBe(want.throughQuantizer);
     expect(spec.exportsArtifact).toBe(want.artifact);
     // Gaussian methods need a rate term; baselines have none and train through their quantiser.
@@ -62,10 +64,19 @@ describe('method registry', () => {
     }
   });
 
-  it('TDC targets T = log2 K per token for gq and B per channel for tokenbridge-tdc', () => {
-    const gq = resolveConfig({ method: 'gq', bits: 8, dim: 2 });
+  it('TDC targets T = log2 K per token for gq and B per channel for tokenbridge-tdc, with γ and α from the config', () => {
+    const gq = resolveConfig({ method: 'gq', bits: 8, dim: 2, tdcFactor: 1.05, tdcBand: 0.25 });
     const tdc = methodRegistry.gq.rateControl.create(gq);
     expect(tdc.state.targetBits).toBe(4);
+    expect(tdc.state.factor).toBe(1.05);
+    expect(tdc.state.tolerance).toBe(0.25);
+    expect(tdc.state.mode).toBe('tdc');
+    expect(methodRegistry['gq-global'].rateControl.create(gq).state.mode).toBe('globalOnly');
+    expect(methodRegistry['tokenbridge-global'].rateControl.create(resolveConfig({ method: 'tokenbridge-global', bits: 8 })).state.mode).toBe('globalOnly');
+    // The reference's γ and α unless asked otherwise.
+    expect(resolveConfig({}).tdcFactor).toBe(1.01);
+    expect(resolveConfig({}).tdcBand).toBe(0.5);
+    expect(() => resolveConfig({ tdcFactor: 1 })).toThrow(/--tdc-factor must be in \(1, 2\], got 1/);
     const tb = resolveConfig({ method: 'tokenbridge-tdc', bits: 8, tbBits: 2 });
     expect(methodRegistry['tokenbridge-tdc'].rateControl.create(tb).state.targetBits).toBe(2);
   });

@@ -73,7 +73,7 @@ describe('gq-train', () => {
 
   it('validates options with clear messages', () => {
     expect(() => resolveConfig({ method: 'magic' })).toThrow(
-      /--method must be one of gq, gq-vanilla, vq, fsq, lfq, bsq, tokenbridge, tokenbridge-tdc, got 'magic'/,
+      /--method must be one of gq, gq-global, gq-vanilla, vq, fsq, lfq, bsq, tokenbridge, tokenbridge-tdc, tokenbridge-global, got 'magic'/,
     );
     expect(() => resolveConfig({ preset: 'huge' })).toThrow(/--preset must be one of .*cpu32.* for --arch unet, got 'huge'/);
     expect(() => resolveConfig({ bits: 0 })).toThrow(/--bits must be an integer in \[1, 64\], got 0/);

@@ -6,10 +6,10 @@ import {
   countParameters,
   groupNorm,
   initParams,
-  silu,
   splitMoments,
   upsampleNearest2x,
   type Conv2dPadding,
+  type NormActivation,
   type ParamTree,
   type SplitMomentsOptions,
 } from '@gq/nn';
@@ -40,13 +40,18 @@ function conv(get: Get, name: string, x: tf.Tensor4D, options: { stride?: number
   return conv2d(x, get(`${name}.weight`) as tf.Tensor4D, get(`${name}.bias`) as tf.Tensor1D, options);
 }
 
-function norm(get: Get, name: string, x: tf.Tensor4D, groups: number): tf.Tensor4D {
-  return groupNorm(x, get(`${name}.weight`) as tf.Tensor1D, get(`${name}.bias`) as tf.Tensor1D, groups, groupNormEps);
+function norm(get: Get, name: string, x: tf.Tensor4D, groups: number, activation: NormActivation = 'linear'): tf.Tensor4D {
+  return groupNorm(x, get(`${name}.weight`) as tf.Tensor1D, get(`${name}.bias`) as tf.Tensor1D, groups, groupNormEps, { activation });
+}
+
+/** silu(GroupNorm(x)): one fused kernel each way where the backend has it. */
+function normSilu(get: Get, name: string, x: tf.Tensor4D, groups: number): tf.Tensor4D {
+  return norm(get, name, x, groups, 'silu');
 }
 
 function resnetBlock(get: Get, name: string, x: tf.Tensor4D, inChannels: number, outChannels: number, groups: number): tf.Tensor4D {
-  let h = conv(get, `${name}.conv1`, silu(norm(get, `${name}.norm1`, x, groups)) as tf.Tensor4D, { padding: 1 });
-  h = conv(get, `${name}.conv2`, silu(norm(get, `${name}.norm2`, h, groups)) as tf.Tensor4D, { padding: 1 });
+  let h = conv(get, `${name}.conv1`, normSilu(get, `${name}.norm1`, x, groups), { padding: 1 });
+  h = conv(get, `${name}.conv2`, normSilu(get, `${name}.norm2`, h, groups), { padding: 1 });
   const shortcut = inChannels === outChannels ? x : conv(get, `${name}.nin_shortcut`, x);
   return tf.add(shortcut, h);
 }
@@ -108,7 +113,7 @@ export function encodeMoments(config: UnetConfig, params: ParamTree, x: tf.Tenso
     const top = h.shape[3];
     h = resnetBlock(get, 'encoder.mid.block_1', h, top, top, groups);
     h = resnetBlock(get, 'encoder.mid.block_2', h, top, top, groups);
-    h = silu(norm(get, 'encoder.norm_out', h, groups)) as tf.Tensor4D;
+    h = normSilu(get, 'encoder.norm_out', h, groups);
     return conv(get, 'encoder.conv_out', h, { padding: 1 });
   });
 }
@@ -152,7 +157,7 @@ export function decode(config: UnetConfig, params: ParamTree, z: tf.Tensor4D): t
       });
       if (level.resample) h = conv(get, `decoder.up.${level.index}.upsample.conv`, upsampleNearest2x(h), { padding: 1 });
     }
-    h = silu(norm(get, 'decoder.norm_out', h, groups)) as tf.Tensor4D;
+    h = normSilu(get, 'decoder.norm_out', h, groups);
     return conv(get, 'decoder.conv_out', h, { padding: 1 });
   });
 }

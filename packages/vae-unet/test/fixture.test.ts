@@ -11,6 +11,8 @@ import {
   treeDifferences,
 } from '@gq/test-utils';
 import { parseSafetensors } from '@gq/safetensors';
+import { registerTrainingKernels, useBackend } from '@gq/runtime';
+import { trainingKernelStatus } from '@gq/runtime/internal';
 import {
   decode,
   encode,
@@ -84,5 +86,26 @@ describe('unet-tiny fixture', () => {
     const again = importWeights(config, bytes);
     expect(await treeDifferences(again, params)).toEqual([]);
     tf.dispose(Object.values(again));
+  });
+
+  it('on wasm with the fused kernels (GroupNorm + SiLU, upsampling) still matches the float64 reference within 1e-4', async () => {
+    await useBackend('wasm');
+    try {
+      registerTrainingKernels();
+      const fusedCalls = (): number => trainingKernelStatus().GqNorm.fastCalls + trainingKernelStatus().GqUpsampleNearest2x.fastCalls;
+      const before = fusedCalls();
+      const x = io.get('x')!;
+      const input = nhwcFromNchw(x.data as Float32Array, x.shape);
+      const moments = encodeMoments(config, params, input);
+      expect(maxAbsDiff(await nchwData(moments), io.get('moments_f64')!.data as Float64Array)).toBeLessThan(tolerance);
+      const z = io.get('z')!;
+      const latent = nhwcFromNchw(z.data as Float32Array, z.shape);
+      const out = decode(config, params, latent);
+      expect(maxAbsDiff(await nchwData(out), io.get('dec_f64')!.data as Float64Array)).toBeLessThan(tolerance);
+      expect(fusedCalls()).toBeGreaterThan(before);
+      tf.dispose([input, moments, latent, out]);
+    } finally {
+      await tf.setBackend('cpu');
+    }
   });
 });

@@ -13,6 +13,8 @@ import {
 } from '@gq/test-utils';
 import { parseSafetensors } from '@gq/safetensors';
 import { CheckpointError } from '@gq/checkpoint';
+import { registerTrainingKernels, useBackend } from '@gq/runtime';
+import { trainingKernelStatus } from '@gq/runtime/internal';
 import {
   decode,
   encode,
@@ -96,5 +98,25 @@ describe('vit-tiny fixture', () => {
     expect(() => importCheckpoint(config, bytes.slice(0, bytes.length >> 1))).toThrow(CheckpointError);
     expect(() => importCheckpoint(config, new Uint8Array(64))).toThrow(CheckpointError);
     expect(tf.memory().numTensors).toBe(before);
+  });
+
+  it('on wasm with the fused LayerNorm kernel still matches the float64 reference within 1e-4', async () => {
+    await useBackend('wasm');
+    try {
+      registerTrainingKernels();
+      const before = trainingKernelStatus().GqNorm.fastCalls;
+      const x = io.get('x')!;
+      const input = nhwcFromNchw(x.data as Float32Array, x.shape);
+      const moments = encodeMoments(config, params, input);
+      expect(maxAbsDiff((await moments.data()) as Float32Array, io.get('moments_f64')!.data as Float64Array)).toBeLessThan(tolerance);
+      const z = io.get('z')!;
+      const latent = tf.tensor3d(z.data as Float32Array, z.shape as [number, number, number]);
+      const out = decode(config, params, latent);
+      expect(maxAbsDiff(await nchwData(out), io.get('dec_f64')!.data as Float64Array)).toBeLessThan(tolerance);
+      expect(trainingKernelStatus().GqNorm.fastCalls).toBeGreaterThan(before);
+      tf.dispose([input, moments, latent, out]);
+    } finally {
+      await tf.setBackend('cpu');
+    }
   });
 });

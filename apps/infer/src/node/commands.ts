@@ -1,4 +1,4 @@
-import { mkdir, readFile, stat, writeFile } from 'node:fs/promises';
+import { mkdir, stat } from 'node:fs/promises';
 import { basename, dirname, extname, join } from 'node:path';
 import * as tf from '@tensorflow/tfjs-core';
 import { isGqError } from '@gq/core';
@@ -20,6 +20,7 @@ import { artifactRows, formatRows, tokenFileRows } from '../core/summary.js';
 import type { Pixels } from '../core/pixels.js';
 import { readImage, writePng, type Fit } from './images.js';
 import { loadTokenizer, readArtifactSource } from './model.js';
+import { checkOutputs, defaultLimits, overLimit, pixelBudget, readInputFile, writeOutputFile, type Limits } from './files.js';
 import { startNodeBackend } from './backend.js';
 import { Progress } from '@gq/runtime/progress';
 import type { Io } from './io.js';
@@ -28,11 +29,15 @@ export interface CommonOptions {
   readonly backend: string;
   readonly quiet: boolean;
   readonly json: boolean;
+  /** Budgets for untrusted inputs. Default `defaultLimits`. */
+  readonly limits?: Limits;
 }
 
 export interface BatchOptions extends CommonOptions {
   readonly model: string;
   readonly batchSize: number;
+  /** Overwrite outputs that exist already (default false: refuse before any work). */
+  readonly force?: boolean;
 }
 
 export interface EncodeOptions extends BatchOptions {
@@ -66,7 +71,7 @@ function stem(path: string): string {
 async function withModel<T>(options: BatchOptions, io: Io, body: (tokenizer: Tokenizer) => Promise<T>): Promise<T> {
   const backend = await startNodeBackend(options.backend);
   if (!options.quiet && !options.json) io.err(`backend: ${backend.name} (${backend.detail})\n`);
-  const tokenizer = await loadTokenizer(options.model);
+  const tokenizer = await loadTokenizer(options.model, options.limits ?? defaultLimits);
   try {
     return await body(tokenizer);
   } finally {
@@ -100,10 +105,11 @@ function batchesOf(images: readonly Pixels[], size: number): Array<{ start: numb
   return batches;
 }
 
-async function readImages(paths: readonly string[], tokenizer: Tokenizer, fit: Fit): Promise<Pixels[]> {
+async function readImages(paths: readonly string[], tokenizer: Tokenizer, fit: Fit, limits: Limits): Promise<Pixels[]> {
   const images: Pixels[] = [];
+  const budget = pixelBudget(limits, tokenizer.image.width * tokenizer.image.height);
   for (const path of paths) {
-    const image = await readImage(path, { width: tokenizer.image.width, height: tokenizer.image.height, fit });
+    const image = await readImage(path, { width: tokenizer.image.width, height: tokenizer.image.height, fit, limits });
     if (fit === 'none') {
       const f = tokenizer.downsamplingFactor;
       const fixed = tokenizer.arch === 'vit';
@@ -111,6 +117,7 @@ async function readImages(paths: readonly string[], tokenizer: Tokenizer, fit: F
         const want = fixed ? `exactly ${tokenizer.image.width}×${tokenizer.image.height}` : `a multiple of ${f} on both sides`;
         throw new InferError('bad-image-size', `${path}: with --fit none the image must be ${want} for this model, got ${image.width}×${image.height} (use --fit cover to resize)`);
       }
+      if (image.width * image.height > budget) overLimit('--max-pixels', `${path}: with --fit none, the ${image.width}×${image.height} image's pixel count`, image.width * image.height, budget);
     }
     images.push(image);
   }
@@ -119,14 +126,17 @@ async function readImages(paths: readonly string[], tokenizer: Tokenizer, fit: F
 
 /** `gq encode`: images → `.gqt` (one file for the batch, or one per image). */
 export async function encodeCommand(paths: readonly string[], options: EncodeOptions, io: Io): Promise<void> {
+  const limits = options.limits ?? defaultLimits;
   const single = options.output !== undefined && options.output.toLowerCase().endsWith('.gqt');
   const outputDir = options.output !== undefined && !single ? options.output : null;
   if (outputDir !== null && !(await isDirectory(outputDir))) {
     if (!outputDir.endsWith('/')) throw new InferError('usage', `-o ${outputDir}: must be a .gqt file (one batch file) or an existing directory (one .gqt per image)`);
     await mkdir(outputDir, { recursive: true });
   }
+  const outputs = single ? [options.output!] : paths.map((source) => join(outputDir ?? dirname(source), `${stem(source)}.gqt`));
+  await checkOutputs(outputs, options.force === true);
   await withModel(options, io, async (tokenizer) => {
-    const images = await readImages(paths, tokenizer, options.fit);
+    const images = await readImages(paths, tokenizer, options.fit, limits);
     if (single && images.some((image) => image.width !== images[0]!.width || image.height !== images[0]!.height)) {
       throw new InferError('size-mismatch', `-o ${options.output}: one .gqt holds images of one size; with --fit none these differ (write one file per image with -o <dir>)`);
     }
@@ -140,10 +150,9 @@ export async function encodeCommand(paths: readonly string[], options: EncodeOpt
         parts.push(tokens);
       } else {
         for (let i = 0; i < batch.images.length; i++) {
-          const source = paths[batch.start + i]!;
-          const file = join(outputDir ?? dirname(source), `${stem(source)}.gqt`);
+          const file = outputs[batch.start + i]!;
           const bytes = writeTokenFile(sliceTokens(tokens, i), tokenizer);
-          await writeFile(file, bytes);
+          await writeOutputFile(file, bytes);
           const image = batch.images[i]!;
           written.push({ file, images: 1, bytes: bytes.byteLength, bpp: (8 * bytes.byteLength) / (image.width * image.height) });
         }
@@ -153,7 +162,7 @@ export async function encodeCommand(paths: readonly string[], options: EncodeOpt
     }
     if (single) {
       const bytes = writeTokenFile(concatTokens(parts), tokenizer);
-      await writeFile(options.output!, bytes);
+      await writeOutputFile(options.output!, bytes);
       const pixels = images.reduce((sum, image) => sum + image.width * image.height, 0);
       written.push({ file: options.output!, images: images.length, bytes: bytes.byteLength, bpp: (8 * bytes.byteLength) / pixels });
     }
@@ -164,30 +173,37 @@ export async function encodeCommand(paths: readonly string[], options: EncodeOpt
 
 /** `gq decode`: a `.gqt` → PNG file(s). */
 export async function decodeCommand(path: string, options: DecodeOptions, io: Io): Promise<void> {
-  let bytes: Uint8Array;
+  const limits = options.limits ?? defaultLimits;
+  const bytes = await readInputFile(path, 'token file', limits);
+  // The header alone names the outputs, so they are checked before the model is loaded.
+  let header: ReturnType<typeof readTokenFile>['header'];
   try {
-    bytes = new Uint8Array(await readFile(path));
+    header = readTokenFile(bytes).header;
   } catch (error) {
-    throw new InferError('unreadable', `${path}: cannot read the token file (${errorMessage(error)})`, { cause: error });
+    throw new InferError('bad-token-file', `${path}: not a valid token file: ${errorMessage(error)}`, { cause: error });
   }
+  const batch = header.imageShape[0];
+  const output = options.output;
+  const toPng = output !== undefined && output.toLowerCase().endsWith('.png');
+  if (toPng && batch !== 1) throw new InferError('usage', `-o ${output}: the token file holds ${batch} images; pass a directory to write one PNG per image`);
+  const dir = output === undefined ? dirname(path) : toPng ? dirname(output) : output;
+  await mkdir(dir, { recursive: true });
+  const digits = String(batch - 1).length;
+  const names = Array.from({ length: batch }, (_, i) =>
+    toPng ? output! : join(dir, batch === 1 ? `${stem(path)}.png` : `${stem(path)}-${String(i).padStart(digits, '0')}.png`),
+  );
+  await checkOutputs(names, options.force === true);
   await withModel(options, io, async (tokenizer) => {
     let file: ReturnType<typeof readTokenFile>;
     try {
-      file = readTokenFile(bytes, { expectArtifactId: tokenizer.artifactId! });
+      file = readTokenFile(bytes, { tokenizer });
     } catch (error) {
       const hint = isGqError(error) && error.code === 'artifact-mismatch' ? ' (this token file was written with another model: pass that model with --model)' : '';
       throw new InferError('bad-token-file', `${path}: not a valid token file for this model: ${errorMessage(error)}${hint}`, { cause: error });
     }
-    const batch = file.tokens.shape[0];
-    const output = options.output;
-    const toPng = output !== undefined && output.toLowerCase().endsWith('.png');
-    if (toPng && batch !== 1) throw new InferError('usage', `-o ${output}: the token file holds ${batch} images; pass a directory to write one PNG per image`);
-    const dir = output === undefined ? dirname(path) : toPng ? dirname(output) : output;
-    await mkdir(dir, { recursive: true });
-    const digits = String(batch - 1).length;
-    const names = Array.from({ length: batch }, (_, i) =>
-      toPng ? output! : join(dir, batch === 1 ? `${stem(path)}.png` : `${stem(path)}-${String(i).padStart(digits, '0')}.png`),
-    );
+    const [, height, width] = file.header.imageShape;
+    const budget = pixelBudget(limits, tokenizer.image.width * tokenizer.image.height);
+    if (height * width > budget) overLimit('--max-pixels', `${path}: the pixel count of the ${width}×${height} image it declares`, height * width, budget);
     const progress = imageProgress(io, 'decode', batch, options);
     for (let start = 0; start < batch; start += options.batchSize) {
       const count = Math.min(options.batchSize, batch - start);
@@ -209,9 +225,12 @@ export interface RoundTripRow {
 
 /** `gq roundtrip`: encode + decode each image, print PSNR, SSIM, bpp and timing. */
 export async function roundTripCommand(paths: readonly string[], options: RoundTripOptions, io: Io): Promise<void> {
+  const limits = options.limits ?? defaultLimits;
   if (options.output !== undefined) await mkdir(options.output, { recursive: true });
+  const pngs = options.output === undefined ? [] : paths.map((file) => join(options.output!, `${stem(file)}.png`));
+  await checkOutputs([...pngs, ...(options.saveTokens === undefined ? [] : [options.saveTokens])], options.force === true);
   await withModel(options, io, async (tokenizer) => {
-    const images = await readImages(paths, tokenizer, options.fit);
+    const images = await readImages(paths, tokenizer, options.fit, limits);
     const progress = imageProgress(io, 'roundtrip', images.length, options);
     if (options.saveTokens !== undefined && images.some((image) => image.width !== images[0]!.width || image.height !== images[0]!.height)) {
       throw new InferError('size-mismatch', `--save-tokens ${options.saveTokens}: one .gqt holds images of one size; with --fit none these differ`);
@@ -228,11 +247,11 @@ export async function roundTripCommand(paths: readonly string[], options: RoundT
       for (let i = 0; i < batch.images.length; i++) {
         const file = paths[batch.start + i]!;
         rows.push({ file, psnr: result.psnr[i]!, ssim: result.ssim === null ? null : result.ssim[i]!, bitsPerPixel: tokenizer.bitsPerPixel });
-        if (options.output !== undefined) await writePng(join(options.output, `${stem(file)}.png`), result.reconstructions[i]!);
+        if (options.output !== undefined) await writePng(pngs[batch.start + i]!, result.reconstructions[i]!);
       }
       progress.update(rows.length);
     }
-    if (options.saveTokens !== undefined) await writeFile(options.saveTokens, writeTokenFile(concatTokens(parts), tokenizer));
+    if (options.saveTokens !== undefined) await writeOutputFile(options.saveTokens, writeTokenFile(concatTokens(parts), tokenizer));
     const mean = (values: number[]): number => values.reduce((a, b) => a + b, 0) / values.length;
     const ssims = rows.map((r) => r.ssim).filter((v): v is number => v !== null);
     const summary = {
@@ -262,8 +281,8 @@ function startsWith(bytes: Uint8Array, magic: readonly number[]): boolean {
 }
 
 /** `gq info`: summary of a tokenizer artifact (.gqtok or directory) or of a `.gqt` token file. */
-export async function infoCommand(path: string, options: Pick<CommonOptions, 'json'>, io: Io): Promise<void> {
-  const source = await readArtifactSource(path);
+export async function infoCommand(path: string, options: Pick<CommonOptions, 'json' | 'limits'>, io: Io): Promise<void> {
+  const source = await readArtifactSource(path, options.limits ?? defaultLimits);
   let rows: ReturnType<typeof artifactRows>;
   let json: unknown;
   try {

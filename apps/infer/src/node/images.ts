@@ -1,7 +1,7 @@
-import { readFile } from 'node:fs/promises';
 import sharp from 'sharp';
 import { InferError, errorMessage } from '../core/errors.js';
 import type { Pixels } from '../core/pixels.js';
+import { defaultLimits, overLimit, readInputFile, writeOutputFile, type Limits } from './files.js';
 
 /**
  * How an image is brought to the model's size: sharp's `cover` (scale and centre-crop, default),
@@ -15,19 +15,26 @@ export interface ReadImageOptions {
   readonly width: number;
   readonly height: number;
   readonly fit: Fit;
+  /** Input budgets (file bytes, pixels before resizing). Default `defaultLimits`. */
+  readonly limits?: Limits;
 }
 
 /** Decode an image file (PNG, JPEG, WebP, GIF, TIFF, AVIF) to 8-bit pixels without alpha. */
 export async function readImage(path: string, options: ReadImageOptions): Promise<Pixels> {
-  let bytes: Buffer;
+  const limits = options.limits ?? defaultLimits;
+  const bytes = await readInputFile(path, 'image', limits);
+  let declared: number;
   try {
-    bytes = await readFile(path);
+    const { width = 0, height = 0 } = await sharp(bytes).metadata();
+    declared = width * height;
   } catch (error) {
-    throw new InferError('unreadable', `${path}: cannot read the file (${errorMessage(error)})`, { cause: error });
+    throw new InferError('not-an-image', `${path}: must be a PNG, JPEG, WebP, GIF, TIFF or AVIF image, got a file that cannot be decoded (${errorMessage(error)})`, { cause: error });
   }
+  // Checked from the header, before any pixel is decoded.
+  if (declared > limits.inputPixels) overLimit('--max-input-pixels', `${path}: the image's pixel count`, declared, limits.inputPixels);
   try {
     // rotate() applies the EXIF orientation, so phone pictures are tokenized upright.
-    let image = sharp(bytes, { failOn: 'error' }).rotate();
+    let image = sharp(bytes, { failOn: 'error', limitInputPixels: Math.max(1, limits.inputPixels) }).rotate();
     if (options.fit !== 'none') {
       image = image.resize(options.width, options.height, { fit: options.fit, kernel: 'lanczos3', background: { r: 0, g: 0, b: 0 } });
     }
@@ -38,10 +45,11 @@ export async function readImage(path: string, options: ReadImageOptions): Promis
   }
 }
 
-/** Write 8-bit pixels (1 or 3 channels) as a PNG file. */
+/** Write 8-bit pixels (1 or 3 channels) as a PNG file, atomically. */
 export async function writePng(path: string, pixels: Pixels): Promise<void> {
   const { data, width, height, channels } = pixels;
-  await sharp(Buffer.from(data.buffer, data.byteOffset, data.byteLength), { raw: { width, height, channels: channels as 1 | 3 | 4 } })
+  const png = await sharp(Buffer.from(data.buffer, data.byteOffset, data.byteLength), { raw: { width, height, channels: channels as 1 | 3 | 4 } })
     .png()
-    .toFile(path);
+    .toBuffer();
+  await writeOutputFile(path, new Uint8Array(png.buffer, png.byteOffset, png.byteLength));
 }

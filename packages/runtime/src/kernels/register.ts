@@ -1,5 +1,6 @@
 import * as tf from '@tensorflow/tfjs-core';
 import type {
+  BatchMatMulAttrs,
   Conv2DBackpropFilterAttrs,
   Conv2DBackpropInputAttrs,
   DepthwiseConv2dNativeBackpropFilterAttrs,
@@ -11,6 +12,13 @@ import type {
   TensorInfo,
   UnsortedSegmentSumAttrs,
 } from '@tensorflow/tfjs-core';
+import {
+  normGradKernelName,
+  normKernelName,
+  upsampleGradKernelName,
+  upsampleKernelName,
+  type NormKernelAttrs,
+} from '@gq/nn/internal';
 import { RuntimeError } from '../errors.js';
 import {
   conv2dBackpropFilter,
@@ -22,7 +30,23 @@ import {
   type KernelResult,
 } from './conv-backprop.js';
 import { unsortedSegmentSum } from './unsorted-segment-sum.js';
+import { batchMatMul } from './batch-mat-mul.js';
+import { normBackward, normForward, upsampleNearest2x, upsampleNearest2xGrad } from './norm.js';
 import type { WasmBackendLike } from './wasm-ops.js';
+
+/**
+ * The fused kernels @gq/nn's layers run where a backend registers them (normalisation with its
+ * affine map and SiLU, nearest ×2 upsampling, and their gradients), each a single pass over the
+ * wasm heap in place of a chain of tfjs kernels.
+ */
+export const fusedKernelNames = [normKernelName, normGradKernelName, upsampleKernelName, upsampleGradKernelName] as const;
+
+/**
+ * The kernels that speed up the layers' own work: the fused ones, and a BatchMatMul that
+ * materialises transposed operands, so the products in linear and attention gradients take
+ * wasm's fast untransposed path.
+ */
+export const layerKernelNames = [...fusedKernelNames, 'BatchMatMul'] as const;
 
 /** The kernels `registerTrainingKernels` installs on the 'wasm' backend. */
 export const trainingKernelNames = [
@@ -31,9 +55,22 @@ export const trainingKernelNames = [
   'UnsortedSegmentSum',
   'DepthwiseConv2dNativeBackpropFilter',
   'DepthwiseConv2dNativeBackpropInput',
+  ...layerKernelNames,
 ] as const;
 
+/** A kernel name `registerTrainingKernels` installs. */
 export type TrainingKernelName = (typeof trainingKernelNames)[number];
+
+/** Options of `registerTrainingKernels`. */
+export interface RegisterTrainingKernelsOptions {
+  /**
+   * Also install the layer kernels (`layerKernelNames`: the fused normalisation and upsampling
+   * kernels and the BatchMatMul replacement; default true). `false` leaves them out (removing them
+   * if installed), so @gq/nn composes tfjs-core ops and matrix products take wasm's own kernel:
+   * the same results within float32 rounding, slower (for comparisons).
+   */
+  readonly fused?: boolean;
+}
 
 export interface TrainingKernelState {
   /** Whether the wasm registry currently holds this package's kernel under that name. */
@@ -95,7 +132,7 @@ function attrsOf<T>(args: Args): T {
 function counted<I extends NamedTensorInfoMap, A>(
   name: TrainingKernelName,
   run: (backend: WasmBackendLike, inputs: I, attrs: A) => KernelResult,
-): (args: Args) => TensorInfo {
+): (args: Args) => TensorInfo | TensorInfo[] {
   return (args) => {
     const { out, path } = run(args.backend as WasmBackendLike, args.inputs as I, attrsOf<A>(args));
     count(name, path);
@@ -103,7 +140,22 @@ function counted<I extends NamedTensorInfoMap, A>(
   };
 }
 
-const kernelFuncs: Record<TrainingKernelName, (args: Args) => TensorInfo> = {
+/** A kernel with a single implementation: every call counts as the fast path. */
+function direct<I extends NamedTensorInfoMap, A>(
+  name: TrainingKernelName,
+  run: (backend: WasmBackendLike, inputs: I, attrs: A) => TensorInfo | TensorInfo[],
+): (args: Args) => TensorInfo | TensorInfo[] {
+  return (args) => {
+    const out = run(args.backend as WasmBackendLike, args.inputs as I, attrsOf<A>(args));
+    count(name, 'fast');
+    return out;
+  };
+}
+
+type NormInputs = { x: TensorInfo; gamma: TensorInfo; beta: TensorInfo };
+type NormGradInputs = NormInputs & { dy: TensorInfo; mean: TensorInfo; rstd: TensorInfo };
+
+const kernelFuncs: Record<TrainingKernelName, (args: Args) => TensorInfo | TensorInfo[]> = {
   Conv2DBackpropFilter: counted('Conv2DBackpropFilter', (backend, { x, dy }: { x: TensorInfo; dy: TensorInfo }, attrs: Conv2DBackpropFilterAttrs) =>
     conv2dBackpropFilter(backend, x, dy, attrs),
   ),
@@ -134,6 +186,22 @@ const kernelFuncs: Record<TrainingKernelName, (args: Args) => TensorInfo> = {
     (backend, { dy, filter }: { dy: TensorInfo; filter: TensorInfo }, attrs: DepthwiseConv2dNativeBackpropInputAttrs) =>
       depthwiseBackpropInput(backend, dy, filter, attrs),
   ),
+  BatchMatMul(args) {
+    const { a, b } = args.inputs as { a: TensorInfo; b: TensorInfo };
+    const { out, path } = batchMatMul(args.backend as WasmBackendLike, a, b, attrsOf<BatchMatMulAttrs>(args), (inputs, attrs) => {
+      const result = runOriginal('BatchMatMul', { ...args, inputs, attrs: attrs as unknown as NamedAttrMap });
+      if (result === undefined) {
+        throw new RuntimeError('wasm-kernel-missing', "registerTrainingKernels: the wasm backend must provide the 'BatchMatMul' kernel, got none registered");
+      }
+      return result;
+    });
+    count('BatchMatMul', path);
+    return out;
+  },
+  [normKernelName]: direct(normKernelName, (backend, { x, gamma, beta }: NormInputs, attrs: NormKernelAttrs) => normForward(backend, x, gamma, beta, attrs)),
+  [normGradKernelName]: direct(normGradKernelName, (backend, inputs: NormGradInputs, attrs: NormKernelAttrs) => normBackward(backend, inputs, attrs)),
+  [upsampleKernelName]: direct(upsampleKernelName, (backend, { x }: { x: TensorInfo }) => upsampleNearest2x(backend, x)),
+  [upsampleGradKernelName]: direct(upsampleGradKernelName, (backend, { dy }: { dy: TensorInfo }) => upsampleNearest2xGrad(backend, dy)),
 };
 
 function configFor(name: TrainingKernelName): KernelConfig {
@@ -168,20 +236,24 @@ export function trainingKernelStatus(): TrainingKernelStatus {
  * Install the training kernels on the 'wasm' backend (and only there): the weight gradients wasm
  * lacks, a fast input gradient (also the conv-transpose forward), gather's gradient and the
  * depthwise gradients, each built from wasm's XNNPACK convolution, transpose, pad and scatter,
- * with a correct fallback where the fast path does not apply. Call it once the wasm backend
- * package is loaded (e.g. after `useBackend('wasm')`). Idempotent: a second call registers nothing.
+ * with a correct fallback where the fast path does not apply; and, unless `fused: false`, the
+ * layer kernels: @gq/nn's fused ones (normalisation + affine + SiLU, ×2 upsampling, forward and
+ * gradient) and a BatchMatMul that materialises transposed operands (linear and attention gradients). Call it once the wasm backend package is loaded (e.g. after
+ * `useBackend('wasm')`). Idempotent: a second call registers nothing.
  *
  * @throws RuntimeError `wasm-not-loaded` when no wasm kernels are registered yet.
  */
-export function registerTrainingKernels(): TrainingKernelStatus {
+export function registerTrainingKernels(options: RegisterTrainingKernelsOptions = {}): TrainingKernelStatus {
   if (tf.getKernel('Conv2D', backendName) === undefined) {
     throw new RuntimeError(
       'wasm-not-loaded',
       "registerTrainingKernels: the wasm backend must be loaded first (call useBackend('wasm')), got no 'wasm' kernels registered",
     );
   }
+  const skipped: readonly TrainingKernelName[] = options.fused === false ? layerKernelNames : [];
+  unregister(skipped);
   for (const name of trainingKernelNames) {
-    if (isOurs(name)) continue;
+    if (isOurs(name) || skipped.includes(name)) continue;
     const existing = tf.getKernel(name, backendName);
     if (existing !== undefined) {
       originals.set(name, existing);
@@ -195,7 +267,12 @@ export function registerTrainingKernels(): TrainingKernelStatus {
 
 /** Remove the training kernels and put back the wasm kernels they replaced. Idempotent. */
 export function unregisterTrainingKernels(): TrainingKernelStatus {
-  for (const name of trainingKernelNames) {
+  unregister(trainingKernelNames);
+  return trainingKernelStatus();
+}
+
+function unregister(names: readonly TrainingKernelName[]): void {
+  for (const name of names) {
     if (!isOurs(name)) continue;
     tf.unregisterKernel(name, backendName);
     const original = originals.get(name);
@@ -204,5 +281,4 @@ export function unregisterTrainingKernels(): TrainingKernelStatus {
       originals.delete(name);
     }
   }
-  return trainingKernelStatus();
 }

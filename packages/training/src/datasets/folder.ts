@@ -8,22 +8,26 @@ import type { ImageSet } from './dataset.js';
 
 const imageExtensions = new Set(['.png', '.jpg', '.jpeg', '.webp', '.gif', '.tif', '.tiff', '.avif']);
 
-interface SharpLike {
-  (input: string): {
-    resize(w: number, h: number, o: { fit: string; position: string }): ReturnType<SharpLike>;
-    removeAlpha(): ReturnType<SharpLike>;
-    toColourspace(space: string): ReturnType<SharpLike>;
-    raw(): ReturnType<SharpLike>;
-    toBuffer(o: { resolveWithObject: true }): Promise<{ data: Buffer; info: { width: number; height: number; channels: number } }>;
-  };
+/** The part of sharp's chainable pipeline the image loaders use. */
+export interface SharpPipeline {
+  resize(w: number, h: number, o: { fit: string; position: string }): SharpPipeline;
+  removeAlpha(): SharpPipeline;
+  toColourspace(space: string): SharpPipeline;
+  raw(): SharpPipeline;
+  metadata(): Promise<{ width?: number; height?: number; orientation?: number }>;
+  toBuffer(o: { resolveWithObject: true }): Promise<{ data: Buffer; info: { width: number; height: number; channels: number } }>;
 }
 
-/**
- * Every image in `folder` (recursively), decoded with sharp, centre-cropped and resized to
- * `size`×`size` RGB. Decoded pixels are cached under ~/.cache/gq-ts keyed by the file list, sizes,
- * mtimes and `size`, so a second run does not decode again.
- */
-export async function loadImageFolder(folder: string, size: number): Promise<ImageSet> {
+/** sharp's default export: a file path in, a pipeline out. */
+export type SharpLike = (input: string) => SharpPipeline;
+
+/** The cache folder of decoded datasets: `$XDG_CACHE_HOME/gq-ts` or `~/.cache/gq-ts`. */
+export function datasetCacheDir(): string {
+  return join(process.env.XDG_CACHE_HOME ?? join(homedir(), '.cache'), 'gq-ts');
+}
+
+/** Every image file below `folder` (recursively, sorted, hidden entries skipped); throws when there is none. */
+export function imageFiles(folder: string): string[] {
   const files: string[] = [];
   const walk = (dir: string): void => {
     let entries: string[];
@@ -42,31 +46,64 @@ export async function loadImageFolder(folder: string, size: number): Promise<Ima
   };
   walk(folder);
   if (files.length === 0) throw new TrainError('dataset-missing', `no images (${[...imageExtensions].join(' ')}) in ${folder}`);
+  return files;
+}
 
+/** A cache file name for decoded `files` under `tag` (the loader and its options): it changes when any file's size or mtime does. */
+export function decodedCachePath(prefix: string, tag: string, files: readonly string[]): string {
   const key = createHash('sha256');
-  key.update(`v1:${size}`);
+  key.update(tag);
   for (const file of files) {
     const stat = statSync(file);
     key.update(`${file}:${stat.size}:${stat.mtimeMs}`);
   }
-  const cacheDir = join(process.env.XDG_CACHE_HOME ?? join(homedir(), '.cache'), 'gq-ts');
-  const cacheFile = join(cacheDir, `folder-${key.digest('hex').slice(0, 32)}.rgb`);
-  const pixelsPerImage = size * size * 3;
-  try {
-    const cached = new Uint8Array(readFileSync(cacheFile));
-    if (cached.length === files.length * pixelsPerImage) {
-      return { name: `folder:${folder}`, count: files.length, height: size, width: size, channels: 3, pixels: cached };
-    }
-  } catch {
-    // no cache yet
-  }
+  return join(datasetCacheDir(), `${prefix}-${key.digest('hex').slice(0, 32)}`);
+}
 
-  let sharp: SharpLike;
+/** The bytes of `path` when it exists and holds exactly `length` bytes (`length` undefined: any). */
+export function readCache(path: string, length?: number): Uint8Array | undefined {
   try {
-    sharp = ((await import('sharp')) as { default: SharpLike }).default;
+    const bytes = new Uint8Array(readFileSync(path));
+    return length === undefined || bytes.length === length ? bytes : undefined;
+  } catch {
+    return undefined;
+  }
+}
+
+/** Write a cache file atomically, creating the cache folder. */
+export function writeCache(path: string, bytes: Uint8Array): void {
+  mkdirSync(datasetCacheDir(), { recursive: true });
+  writeFileAtomic(path, bytes);
+}
+
+/** sharp, loaded on first use (an optional dependency: only image folders need it). */
+export async function loadSharp(): Promise<SharpLike> {
+  try {
+    return ((await import('sharp')) as { default: SharpLike }).default;
   } catch (error) {
     throw new TrainError('sharp-missing', `decoding image folders needs the 'sharp' package: ${(error as Error).message}`);
   }
+}
+
+/** Copy decoded pixels with `channels` per pixel into `out` at `offset` as RGB (gray repeated). */
+export function copyAsRgb(data: Uint8Array, channels: number, pixelCount: number, out: Uint8Array, offset: number): void {
+  if (channels === 3) out.set(data.subarray(0, pixelCount * 3), offset);
+  else for (let p = 0; p < pixelCount; p++) out.fill(data[p * channels]!, offset + p * 3, offset + p * 3 + 3);
+}
+
+/**
+ * Every image in `folder` (recursively), decoded with sharp, centre-cropped and resized to
+ * `size`×`size` RGB. Decoded pixels are cached under ~/.cache/gq-ts keyed by the file list, sizes,
+ * mtimes and `size`, so a second run does not decode again.
+ */
+export async function loadImageFolder(folder: string, size: number): Promise<ImageSet> {
+  const files = imageFiles(folder);
+  const cacheFile = `${decodedCachePath('folder', `v1:${size}`, files)}.rgb`;
+  const pixelsPerImage = size * size * 3;
+  const cached = readCache(cacheFile, files.length * pixelsPerImage);
+  if (cached !== undefined) return { name: `folder:${folder}`, count: files.length, height: size, width: size, channels: 3, pixels: cached };
+
+  const sharp = await loadSharp();
   const pixels = new Uint8Array(files.length * pixelsPerImage);
   for (let i = 0; i < files.length; i++) {
     const file = files[i]!;
@@ -77,13 +114,11 @@ export async function loadImageFolder(folder: string, size: number): Promise<Ima
         .toColourspace('srgb')
         .raw()
         .toBuffer({ resolveWithObject: true });
-      if (info.channels === 3) pixels.set(data, i * pixelsPerImage);
-      else for (let p = 0; p < size * size; p++) pixels.fill(data[p * info.channels]!, i * pixelsPerImage + p * 3, i * pixelsPerImage + p * 3 + 3);
+      copyAsRgb(data, info.channels, size * size, pixels, i * pixelsPerImage);
     } catch (error) {
       throw new TrainError('image-unreadable', `cannot decode image ${file}: ${(error as Error).message}`);
     }
   }
-  mkdirSync(cacheDir, { recursive: true });
-  writeFileAtomic(cacheFile, pixels);
+  writeCache(cacheFile, pixels);
   return { name: `folder:${folder}`, count: files.length, height: size, width: size, channels: 3, pixels };
 }

@@ -5,6 +5,7 @@ import { loadCifar10 } from './cifar.js';
 import type { ImageSet } from './dataset.js';
 import { loadImageFolder } from './folder.js';
 import { loadIdxImages } from './idx.js';
+import { defaultPhotosDir, loadPhotos } from './photos.js';
 
 export { seededPermutation, splitImages, toModelInput } from './dataset.js';
 export type { ImageSet } from './dataset.js';
@@ -12,6 +13,8 @@ export { parseIdx } from './idx.js';
 export { loadCifar10 } from './cifar.js';
 export { loadImageFolder } from './folder.js';
 export { loadIdxImages } from './idx.js';
+export { defaultPhotosDir, loadPhotos } from './photos.js';
+export type { PhotoOptions } from './photos.js';
 
 /** Debian's dataset-fashion-mnist package installs the IDX files here. */
 export const debianFashionMnist = '/usr/share/datasets/fashion-mnist';
@@ -25,7 +28,9 @@ const bundledSample = fileURLToPath(new URL(import.meta.url.endsWith('.ts') ? '.
  * - `fashion-mnist[:DIR]`: the full training set from IDX files (default: Debian's path);
  *   `fashion-mnist-test[:DIR]` the 10 000 test images;
  * - `cifar10:PATH`: CIFAR-10 binary batches (a folder or one .bin file);
- * - `folder:PATH`: every image below PATH, decoded with sharp and resized to `imageSize`.
+ * - `folder:PATH`: every image below PATH, decoded with sharp and resized to `imageSize`;
+ * - `photos[:DIR]`: natural photographs cut into `imageSize`-px patches and split by photograph
+ *   (default DIR: `defaultPhotosDir()`, filled by `node scripts/prepare-photos.mjs`).
  */
 export async function loadDataset(spec: string, imageSize: number): Promise<ImageSet> {
   const colon = spec.indexOf(':');
@@ -57,10 +62,17 @@ export async function loadDataset(spec: string, imageSize: number): Promise<Imag
     case 'folder':
       if (arg === undefined) throw new TrainError('bad-dataset', 'folder needs a path: --dataset folder:PATH');
       return loadImageFolder(arg, imageSize);
+    case 'photos': {
+      const dir = arg ?? defaultPhotosDir();
+      if (!existsSync(dir)) {
+        throw new TrainError('dataset-missing', `photos not found: ${dir} does not exist (run node scripts/prepare-photos.mjs, or pass photos:DIR)`);
+      }
+      return loadPhotos(dir, imageSize);
+    }
     default:
       throw new TrainError(
         'bad-dataset',
-        `unknown dataset '${spec}': use sample, fashion-mnist[:DIR], fashion-mnist-test[:DIR], cifar10:PATH or folder:PATH`,
+        `unknown dataset '${spec}': use sample, fashion-mnist[:DIR], fashion-mnist-test[:DIR], cifar10:PATH, folder:PATH or photos[:DIR]`,
       );
   }
 }

@@ -1,0 +1,274 @@
+import { describe, expect, it } from 'vitest';
+import { claim2, claim9, type RdCell } from '../src/suites/rd.js';
+import { claim1, claim3, type TdcResult } from '../src/suites/tdc.js';
+import { claim10, type TokenBridgeResult } from '../src/suites/tokenbridge.js';
+import { claim5 } from '../src/suites/k-sweep.js';
+import { claim7, type BetaResult } from '../src/suites/beta.js';
+import { claim8, type SeedsResult } from '../src/suites/seeds.js';
+import { claim11, readControllerLog, summarizeController, type ControllerStep } from '../src/suites/controller.js';
+import { fastestEngaging, type TdcSpeedResult } from '../src/suites/tdc-speed.js';
+import { compare, compareWith, summarize } from '../src/stats.js';
+
+/** Three seeds spread ±sd around `mean` (sample sd exactly `sd`). */
+const seeds3 = (mean: number, sd: number): number[] => [mean - sd, mean, mean + sd];
+
+describe('seed statistics', () => {
+  it('summarize gives the sample mean and sd', () => {
+    expect(summarize([1, 2, 3])).toEqual({ mean: 2, sd: 1, n: 3 });
+    expect(summarize([5])).toEqual({ mean: 5, sd: 0, n: 1 });
+  });
+  it('compare tells apart only differences beyond two standard errors, and nothing with one seed', () => {
+    // se of the difference = sqrt(1/3 + 1/3) ≈ 0.816: a gap of 2 exceeds 2·se = 1.63, a gap of 1.5 does not.
+    expect(compare(summarize(seeds3(12, 1)), summarize(seeds3(10, 1)))).toBe('greater');
+    expect(compare(summarize(seeds3(10, 1)), summarize(seeds3(12, 1)))).toBe('less');
+    expect(compare(summarize(seeds3(11.5, 1)), summarize(seeds3(10, 1)))).toBe('within noise');
+    expect(compare(summarize([100]), summarize([0]))).toBe('within noise');
+    expect(compareWith(summarize(seeds3(0.1, 0.05)), 0.5)).toBe('less');
+    expect(compareWith(summarize(seeds3(0.45, 0.1)), 0.5)).toBe('within noise');
+    expect(compareWith(summarize(seeds3(0.9, 0.1)), 0.5)).toBe('greater');
+  });
+});
+
+/** A cell of the rd suite with PSNR/SSIM/usage spread over 3 seeds. */
+function cell(method: RdCell['method'], psnr: number, ssim: number, usage = 0.99, sd = 0.05): RdCell {
+  return {
+    arch: 'unet',
+    bits: 8,
+    method,
+    bpp: 0.5,
+    codebookSize: 256,
+    tokens: 8192,
+    psnr: summarize(seeds3(psnr, sd)),
+    ssim: summarize(seeds3(ssim, sd / 100)),
+    usage: summarize(seeds3(usage, 0.001)),
+    perplexity: summarize(seeds3(100, 1)),
+  };
+}
+
+describe('claim 9 (rd): best PSNR and SSIM', () => {
+  const others = (psnr: number, ssim: number) => (['vq', 'fsq', 'lfq', 'bsq'] as const).map((m) => cell(m, psnr, ssim));
+  it('reproduces when GQ is significantly ahead on both metrics', () => {
+    expect(claim9([cell('gq', 22, 0.8), ...others(21, 0.7)]).verdict).toBe('reproduces');
+  });
+  it('does not reproduce when a baseline is significantly ahead on SSIM alone', () => {
+    expect(claim9([cell('gq', 22, 0.7), ...others(21, 0.75)]).verdict).toBe('does not reproduce');
+  });
+  it('is inconclusive within noise', () => {
+    expect(claim9([cell('gq', 22, 0.8), ...others(21.98, 0.8)]).verdict).toBe('inconclusive');
+  });
+});
+
+describe('claim 2 (rd): codebook usage', () => {
+  it('reproduces when GQ uses its codebook and VQ significantly less', () => {
+    expect(claim2([cell('gq', 0, 0, 0.99), cell('vq', 0, 0, 0.3)]).verdict).toBe('reproduces');
+  });
+  it('fails in any cell where GQ uses under 80 % of what it could reach (the ViT K = 256 case)', () => {
+    expect(claim2([cell('gq', 0, 0, 0.99), cell('vq', 0, 0, 0.3), { ...cell('gq', 0, 0, 0.64), arch: 'vit' }]).verdict).toBe('does not reproduce');
+  });
+  it('is inconclusive when VQ is level with GQ within noise', () => {
+    const gq = cell('gq', 0, 0, 0.99);
+    expect(claim2([gq, { ...cell('vq', 0, 0, 0.99), usage: summarize(seeds3(0.99, 0.01)) }]).verdict).toBe('inconclusive');
+  });
+});
+
+/** A tdc-suite result with the figures the claims read. */
+function tdcResult(method: TdcResult['method'], seed: number, o: { mean: number; inBand: number; p5: number; p95: number; psnrMu: number; psnrSample: number; psnrGq: number }): TdcResult {
+  const tokenBits = {
+    count: 100,
+    mean: o.mean,
+    std: 1,
+    min: o.p5 - 1,
+    max: o.p95 + 1,
+    quantiles: { p5: o.p5, p50: o.mean, p95: o.p95 },
+    histogram: { binWidth: 0.5, lower: 0, counts: [1] },
+    target: 8,
+    tolerance: 0.5,
+    inBandFraction: o.inBand,
+  };
+  return {
+    method,
+    seed,
+    target: 8,
+    matchedBits: Math.round(o.mean),
+    analysis: {
+      images: 10,
+      mean: { psnr: o.psnrMu, ssim: 0.8 },
+      sample: { psnr: o.psnrSample, ssim: 0.8 },
+      conversions: [8, Math.round(o.mean)].map((b) => ({ codebookBits: b, codebookSize: 2 ** b, psnr: o.psnrGq, ssim: 0.8, usage: 1, perplexity: 200, largeErrorGq: 0.5, largeErrorNearest: 0.5, meanSlackNats: 0 })),
+      tokenBits,
+      dimBits: { ...tokenBits, min: 1, max: 3 },
+      c1p95: 1,
+    },
+    training: { runId: 'x', steps: 1, trainSeconds: 1, stepsNow: 0, finalLoss: 0 },
+  };
+}
+const tdcSeeds = (method: TdcResult['method'], o: Parameters<typeof tdcResult>[2], jitter = 0.02): TdcResult[] =>
+  [-1, 0, 1].map((k, seed) => tdcResult(method, seed, { ...o, psnrGq: o.psnrGq + k * jitter, p95: o.p95 + k * jitter }));
+
+describe('claim 1 (tdc): near-lossless conversion', () => {
+  const base = { mean: 8, inBand: 0.9, p5: 7.6, p95: 8.4, psnrMu: 25, psnrSample: 24.5 };
+  it('reproduces when converged and the conversion costs clearly under 0.5 dB', () => {
+    expect(claim1(tdcSeeds('gq', { ...base, psnrGq: 24.4 }), 0.5).verdict).toBe('reproduces');
+  });
+  it('does not reproduce when the conversion costs clearly more than 0.5 dB', () => {
+    expect(claim1(tdcSeeds('gq', { ...base, psnrGq: 23 }), 0.5).verdict).toBe('does not reproduce');
+  });
+  it('is inconclusive while TDC has not converged', () => {
+    expect(claim1(tdcSeeds('gq', { ...base, inBand: 0.3, psnrGq: 24.4 }), 0.5).verdict).toBe('inconclusive');
+  });
+});
+
+describe('claim 3 (tdc): TDC vs the global-λ model at matched mean rate', () => {
+  const tdc = tdcSeeds('gq', { mean: 8, inBand: 0.9, p5: 7.6, p95: 8.4, psnrMu: 25, psnrSample: 24.5, psnrGq: 24.4 });
+  const vanilla = tdcSeeds('gq-vanilla', { mean: 5, inBand: 0.1, p5: 2, p95: 9, psnrMu: 25, psnrSample: 24.5, psnrGq: 22 });
+  it('reproduces when TDC is tighter and loses less', () => {
+    const global = tdcSeeds('gq-global', { mean: 8.1, inBand: 0.4, p5: 5, p95: 11, psnrMu: 25, psnrSample: 24.5, psnrGq: 23.5 });
+    expect(claim3(tdc, global, vanilla, 0.5).verdict).toBe('reproduces');
+  });
+  it('does not reproduce when the global-λ model loses significantly less', () => {
+    const global = tdcSeeds('gq-global', { mean: 8.1, inBand: 0.4, p5: 5, p95: 11, psnrMu: 25, psnrSample: 24.5, psnrGq: 24.49 });
+    expect(claim3(tdcSeeds('gq', { mean: 8, inBand: 0.9, p5: 7.6, p95: 8.4, psnrMu: 25, psnrSample: 24.5, psnrGq: 23 }), global, vanilla, 0.5).verdict).toBe('does not reproduce');
+  });
+  it('is inconclusive when the rates are not matched', () => {
+    const global = tdcSeeds('gq-global', { mean: 6, inBand: 0.4, p5: 5, p95: 11, psnrMu: 25, psnrSample: 24.5, psnrGq: 23.5 });
+    expect(claim3(tdc, global, vanilla, 0.5).verdict).toBe('inconclusive');
+  });
+});
+
+const tb = (method: TokenBridgeResult['method'], seed: number, loss: number, bitsMean = 2): TokenBridgeResult => ({
+  method,
+  seed,
+  bitsPerChannel: 2,
+  scale: 1,
+  images: 10,
+  psnr: 20 - loss,
+  ssim: 0.7,
+  psnrMean: 20,
+  psnrSample: 19.8,
+  usage: 1,
+  perplexity: 3.9,
+  bitsMean,
+  bitsMin: 0,
+  bitsMax: 4,
+  inBand: 0.8,
+  training: { runId: 'x', steps: 1, trainSeconds: 1, stepsNow: 0, finalLoss: 0 },
+});
+const tbSeeds = (method: TokenBridgeResult['method'], loss: number, bitsMean = 2) => [-0.02, 0, 0.02].map((d, seed) => tb(method, seed, loss + d, bitsMean));
+
+describe('claim 10 (tokenbridge) at matched rate', () => {
+  const vanilla = tbSeeds('tokenbridge', 0.5, 0.6);
+  it('reproduces when TDC loses significantly less', () => {
+    expect(claim10(tbSeeds('tokenbridge-tdc', 0.3), tbSeeds('tokenbridge-global', 0.9), vanilla, 0.5).verdict).toBe('reproduces');
+  });
+  it('does not reproduce when TDC loses significantly more', () => {
+    expect(claim10(tbSeeds('tokenbridge-tdc', 0.9), tbSeeds('tokenbridge-global', 0.3), vanilla, 0.5).verdict).toBe('does not reproduce');
+  });
+  it('is inconclusive within noise or at unmatched rates', () => {
+    expect(claim10(tbSeeds('tokenbridge-tdc', 0.5), tbSeeds('tokenbridge-global', 0.51), vanilla, 0.5).verdict).toBe('inconclusive');
+    expect(claim10(tbSeeds('tokenbridge-tdc', 0.3), tbSeeds('tokenbridge-global', 0.9, 1), vanilla, 0.5).verdict).toBe('inconclusive');
+  });
+});
+
+describe('claim 5 (k-sweep): Theorem 3.1 on i.i.d. codebooks', () => {
+  const bin = (lower: number, probability: number, bound: number | null, tokens = 500) => ({ lower, upper: lower + 0.5, tokens, dims: tokens, largeErrors: Math.round(probability * tokens), probability, bound });
+  it('reproduces when every populated bin is below the bound and P̂ falls with t', () => {
+    const bins = [bin(0, 0.5, 0.6), bin(0.5, 0.3, 0.4), bin(1, 0.1, 0.2)];
+    expect(claim5(bins, bins, bins).verdict).toBe('reproduces');
+  });
+  it('does not reproduce when a bin exceeds the bound, or P̂ rises with t', () => {
+    expect(claim5([bin(0, 0.5, 0.6), bin(0.5, 0.45, 0.4)], [bin(0, 0.5, 0.6), bin(0.5, 0.45, 0.4)], []).verdict).toBe('does not reproduce');
+    const rising = [bin(0, 0.2, 0.6), bin(0.5, 0.3, 0.4)];
+    expect(claim5(rising, rising, []).verdict).toBe('does not reproduce');
+  });
+  it('is inconclusive without a bin of ≥ 100 tokens at t ≥ 0', () => {
+    const sparse = [bin(-0.5, 0.9, null), bin(0, 0.5, 0.6, 50)];
+    expect(claim5(sparse, sparse, sparse).verdict).toBe('inconclusive');
+  });
+});
+
+const betaRows = (bits: number, entropyGain: number, psnrGain: number): BetaResult[] =>
+  [0, 1, 2].flatMap((seed) =>
+    [0, 0.5, 1].map((beta) => ({
+      bits,
+      bitsPerDim: bits / 4,
+      seed,
+      beta,
+      psnr: 20 + (beta === 1 ? psnrGain : 0),
+      ssim: 0.7,
+      usage: 0.9,
+      entropyBits: 3 + (beta === 1 ? entropyGain + seed * 0.01 : 0),
+    })),
+  );
+
+describe('claim 7 (beta)', () => {
+  it('reproduces: more entropy at the low rate, negligible PSNR change at the high rate', () => {
+    expect(claim7([...betaRows(4, 0.3, -0.1), ...betaRows(8, 0.05, 0.05)]).verdict).toBe('reproduces');
+  });
+  it('does not reproduce when β = 1 lowers the entropy at the low rate', () => {
+    expect(claim7([...betaRows(4, -0.3, 0), ...betaRows(8, 0, 0)]).verdict).toBe('does not reproduce');
+  });
+  it('is inconclusive when the entropy change is within noise', () => {
+    expect(claim7([...betaRows(4, 0, 0), ...betaRows(8, 0, 0)]).verdict).toBe('inconclusive');
+  });
+});
+
+const seedRows = (effect: number, noise: number): SeedsResult[] =>
+  [0, 1, 2].flatMap((seed) => [
+    { seed, codebookMethod: 'sobol' as const, psnr: 20 + (seed - 1) * noise + effect, ssim: 0.7 + (seed - 1) * noise * 0.01 + effect * 0.01, usage: 1 },
+    { seed, codebookMethod: 'normal' as const, psnr: 20 + (seed - 1) * noise, ssim: 0.7 + (seed - 1) * noise * 0.01, usage: 1 },
+  ]);
+
+describe('claim 8 (seeds)', () => {
+  it('reproduces when the generator effect is within the seed noise', () => {
+    expect(claim8(seedRows(0.05, 0.3)).verdict).toBe('reproduces');
+  });
+  it('does not reproduce when the generator effect is over three seed sds', () => {
+    expect(claim8(seedRows(2, 0.3)).verdict).toBe('does not reproduce');
+  });
+  it('is inconclusive in between, and with one seed', () => {
+    expect(claim8(seedRows(0.6, 0.3)).verdict).toBe('inconclusive');
+    expect(claim8(seedRows(0, 0.3).filter((r) => r.seed === 0)).verdict).toBe('inconclusive');
+  });
+});
+
+describe('claim 11 (controller)', () => {
+  const step = (i: number, o: Partial<ControllerStep['lambda']> & { mean?: number; max?: number } = {}): ControllerStep => ({
+    step: i,
+    bits: { mean: o.mean ?? 8, min: 7.6, max: o.max ?? 8.4, inBand: 90, count: 100 },
+    lambda: { global: o.global ?? 0.5, min: o.min ?? 1, max: o.max === undefined ? 1 : 2 },
+  });
+  it('reads metrics.jsonl lines that carry TDC statistics, skipping the rest', () => {
+    const text = `${JSON.stringify(step(1))}\n${JSON.stringify({ step: 2, loss: 1 })}\n`;
+    expect(readControllerLog(text)).toEqual([step(1)]);
+  });
+  it('reproduces for a settled run, fails for a clamped or drifting one', () => {
+    const settled = Array.from({ length: 100 }, (_, i) => step(i + 1));
+    expect(claim11([summarizeController(settled, 0, 8, 0.5)], 1.01).verdict).toBe('reproduces');
+    const clamped = settled.map((s, i) => (i === 50 ? step(i + 1, { global: 1e3 }) : s));
+    expect(claim11([summarizeController(clamped, 0, 8, 0.5)], 1.01).verdict).toBe('does not reproduce');
+    const drifting = settled.map((s, i) => (i >= 90 ? step(i + 1, { mean: 9 }) : s));
+    expect(claim11([summarizeController(drifting, 0, 8, 0.5)], 1.01).verdict).toBe('does not reproduce');
+    // A high tail (max 9 > 8.5) with λ_max below 1 in the second half is the wrong side.
+    const wrong = settled.map((s, i) => (i === 70 ? { ...s, bits: { ...s.bits, max: 9 }, lambda: { ...s.lambda, max: 0.9 } } : s));
+    expect(summarizeController(wrong, 0, 8, 0.5).wrongSide).toBe(1);
+    expect(claim11([], 1.01).verdict).toBe('inconclusive');
+  });
+});
+
+describe('tdc-speed', () => {
+  const r = (factor: number, steps: number, inBand: number): TdcSpeedResult => ({
+    factor,
+    steps,
+    meanBits: 8,
+    inBand,
+    psnrMean: 20,
+    psnrSample: 19.8,
+    psnrGq: 19.7,
+    training: { runId: 'x', steps, trainSeconds: 1, stepsNow: 0, finalLoss: 0 },
+  });
+  it('picks the γ that reaches 80 % in band in the fewest steps, the smaller γ on a tie', () => {
+    expect(fastestEngaging([r(1.01, 400, 0.5), r(1.02, 400, 0.85), r(1.05, 200, 0.82), r(1.02, 200, 0.6)])?.factor).toBe(1.05);
+    expect(fastestEngaging([r(1.05, 400, 0.9), r(1.02, 400, 0.9)])?.factor).toBe(1.02);
+    expect(fastestEngaging([r(1.01, 400, 0.5)])).toBeUndefined();
+  });
+});

@@ -1,0 +1,398 @@
+import type { TensorInfo } from '@tensorflow/tfjs-core';
+import type { NormKernelAttrs } from '@gq/nn/internal';
+import { normSimdFor } from './norm-simd.js';
+import type { WasmBackendLike } from './wasm-ops.js';
+
+/*
+ * The fused normalisation kernels (`GqNorm`, `GqNormGrad` of @gq/nn): group statistics, affine map
+ * and SiLU in a few passes over the wasm heap instead of a dozen tfjs kernels, each with its own
+ * full-size output (and a transpose for every reduction over a non-innermost axis). Statistics
+ * and parameter gradients are summed in float64 (blocks of at most `blockRows` rows in float32 on
+ * the SIMD path), so they are at least as accurate as the float32 composite they replace.
+ *
+ * Each `outer` slice is [inner, C] row-major. The passes run as 128-bit SIMD WebAssembly
+ * (`norm-simd.ts`) when C is a multiple of 4, the slices have several rows and the backend's
+ * memory is reachable; otherwise as plain loops over the same heap.
+ */
+
+type Float32View = Float32Array;
+
+function view(backend: WasmBackendLike, info: TensorInfo): Float32View {
+  return backend.typedArrayFromHeap(info) as Float32View;
+}
+
+/** Rows per float32 accumulation block on the SIMD path before the sums move to float64. */
+const blockRows = 64;
+
+/** Fewest rows per slice for the SIMD path (LayerNorm's one-row slices stay in plain loops). */
+const simdMinRows = 8;
+
+/** The tfjs wasm backend's emscripten module, as far as these kernels look into it. */
+interface EmscriptenLike {
+  readonly asm?: { readonly memory?: unknown };
+}
+
+function heapMemory(backend: WasmBackendLike): WebAssembly.Memory | undefined {
+  const memory = (backend as unknown as { wasm?: EmscriptenLike }).wasm?.asm?.memory;
+  return memory instanceof WebAssembly.Memory ? memory : undefined;
+}
+
+/** 2^k for integer k in [−128, 127], at index k + 128. */
+const powersOfTwo = Float64Array.from({ length: 256 }, (_, i) => 2 ** (i - 128));
+
+/**
+ * e^v for v clamped to [−80, 80] (σ and SiLU are flat far beyond that in float32): v·log2(e) =
+ * k + f with k an integer and |f| ≤ 1/2, 2^k from a table and e^{f·ln 2} from its degree-7 Taylor
+ * polynomial (relative error ≤ 1e-8, far below float32's 6e-8). About twice as fast as Math.exp.
+ */
+function exp(v: number): number {
+  const t = (v < -80 ? -80 : v > 80 ? 80 : v) * Math.LOG2E;
+  const k = Math.round(t);
+  const x = (t - k) * Math.LN2;
+  const p = 1 + x * (1 + x * (0.5 + x * (1 / 6 + x * (1 / 24 + x * (1 / 120 + x * (1 / 720 + x / 5040))))));
+  return p * powersOfTwo[k + 128]!;
+}
+
+/** SiLU n·σ(n). */
+function silu(n: number): number {
+  return n / (1 + exp(-n));
+}
+
+/** d silu(n)/dn = σ(n)·(1 + n·(1 − σ(n))). */
+function siluDerivative(n: number): number {
+  const sigma = 1 / (1 + exp(-n));
+  return sigma * (1 + n * (1 - sigma));
+}
+
+/**
+ * The passes over one [rows, C] slice. Positions are float32 element indices into the heap;
+ * per-channel vectors are float64 of length C; sums are added into the caller's vectors.
+ */
+interface SliceLoops {
+  columnSums(x: number, rows: number, into: Float64Array): void;
+  columnSquares(x: number, rows: number, mean: Float64Array, into: Float64Array): void;
+  affine(x: number, y: number, rows: number, a: Float64Array, b: Float64Array, useSilu: boolean): void;
+  /** dn = dy·act′(x̂·γ + β) with x̂ = x·xScale + xShift, stored at `dn`; sumDn += dn, sumDnXHat += dn·x̂. */
+  gradGather(
+    dy: number, x: number, dn: number, rows: number,
+    coefficients: { xScale: Float64Array; xShift: Float64Array; gamma: Float64Array; beta: Float64Array },
+    useSilu: boolean, sumDn: Float64Array, sumDnXHat: Float64Array,
+  ): void;
+  /** dx = dn·p + x·q + t (dx may be dn). */
+  gradApply(dn: number, x: number, dx: number, rows: number, p: Float64Array, q: Float64Array, t: Float64Array): void;
+  /** Free scratch memory. */
+  release(): void;
+}
+
+function plainLoops(heap: Float32View, channels: number): SliceLoops {
+  const each = (rows: number, body: (offset: number) => void): void => {
+    for (let r = 0, offset = 0; r < rows; r++, offset += channels) body(offset);
+  };
+  return {
+    columnSums(x, rows, into) {
+      each(rows, (o) => {
+        for (let c = 0; c < channels; c++) into[c] += heap[x + o + c]!;
+      });
+    },
+    columnSquares(x, rows, mean, into) {
+      each(rows, (o) => {
+        for (let c = 0; c < channels; c++) {
+          const d = heap[x + o + c]! - mean[c]!;
+          into[c] += d * d;
+        }
+      });
+    },
+    affine(x, y, rows, a, b, useSilu) {
+      each(rows, (o) => {
+        for (let c = 0; c < channels; c++) {
+          const n = heap[x + o + c]! * a[c]! + b[c]!;
+          heap[y + o + c] = useSilu ? silu(n) : n;
+        }
+      });
+    },
+    gradGather(dy, x, dn, rows, { xScale, xShift, gamma, beta }, useSilu, sumDn, sumDnXHat) {
+      each(rows, (o) => {
+        for (let c = 0; c < channels; c++) {
+          const xHat = heap[x + o + c]! * xScale[c]! + xShift[c]!;
+          const d = useSilu ? heap[dy + o + c]! * siluDerivative(xHat * gamma[c]! + beta[c]!) : heap[dy + o + c]!;
+          heap[dn + o + c] = d;
+          sumDn[c] += d;
+          sumDnXHat[c] += d * xHat;
+        }
+      });
+    },
+    gradApply(dn, x, dx, rows, p, q, t) {
+      each(rows, (o) => {
+        for (let c = 0; c < channels; c++) heap[dx + o + c] = heap[dn + o + c]! * p[c]! + heap[x + o + c]! * q[c]! + t[c]!;
+      });
+    },
+    release() {},
+  };
+}
+
+/** Scratch vectors (float32, C each) in the backend heap for the SIMD functions. */
+const scratchVectors = 8;
+
+function simdLoops(backend: WasmBackendLike, memory: WebAssembly.Memory, channels: number): SliceLoops {
+  const simd = normSimdFor(memory);
+  const scratch = backend.makeOutput([scratchVectors * channels], 'float32');
+  const base = backend.typedArrayFromHeap(scratch).byteOffset / 4;
+  const rowBytes = 4 * channels;
+  // The heap view is re-taken on every use: nothing allocates here, but a caller's makeOutput may have grown it.
+  const heap = (): Float32View => new Float32Array(memory.buffer);
+  const slot = (k: number): number => base + k * channels;
+  const put = (k: number, values: Float64Array): number => {
+    heap().set(values, slot(k));
+    return 4 * slot(k);
+  };
+  /** Run `run(rowsInBlock, firstRow)` per block, zeroing accumulators `slots` first and adding them into `into` after. */
+  const blocks = (rows: number, slots: readonly number[], into: readonly Float64Array[], run: (first: number, count: number) => void): void => {
+    for (let first = 0; first < rows; first += blockRows) {
+      const count = Math.min(blockRows, rows - first);
+      const h = heap();
+      for (const k of slots) h.fill(0, slot(k), slot(k) + channels);
+      run(first, count);
+      const after = heap();
+      slots.forEach((k, j) => {
+        const target = into[j]!;
+        for (let c = 0; c < channels; c++) target[c] += after[slot(k) + c]!;
+      });
+    }
+  };
+  return {
+    columnSums(x, rows, into) {
+      blocks(rows, [0], [into], (first, count) => simd.columnSums(4 * x + first * rowBytes, count, rowBytes, 4 * slot(0)));
+    },
+    columnSquares(x, rows, mean, into) {
+      const meanPtr = put(1, mean);
+      blocks(rows, [0], [into], (first, count) => simd.columnSquares(4 * x + first * rowBytes, count, rowBytes, meanPtr, 4 * slot(0)));
+    },
+    affine(x, y, rows, a, b, useSilu) {
+      (useSilu ? simd.affineSilu : simd.affine)(4 * x, 4 * y, rows, rowBytes, put(0, a), put(1, b));
+    },
+    gradGather(dy, x, dn, rows, { xScale, xShift, gamma, beta }, useSilu, sumDn, sumDnXHat) {
+      const pointers = [put(2, xScale), put(3, xShift), put(4, gamma), put(5, beta)] as const;
+      const run = useSilu ? simd.gradGatherSilu : simd.gradGather;
+      blocks(rows, [0, 1], [sumDn, sumDnXHat], (first, count) => {
+        const offset = first * rowBytes;
+        run(4 * dy + offset, 4 * x + offset, 4 * dn + offset, count, rowBytes, ...pointers, 4 * slot(0), 4 * slot(1));
+      });
+    },
+    gradApply(dn, x, dx, rows, p, q, t) {
+      simd.gradApply(4 * dn, 4 * x, 4 * dx, rows, rowBytes, put(0, p), put(1, q), put(2, t));
+    },
+    release() {
+      backend.disposeData(scratch.dataId);
+    },
+  };
+}
+
+/** SIMD loops where they apply, else plain ones. Call after every makeOutput of the kernel. */
+function sliceLoops(backend: WasmBackendLike, heap: Float32View, channels: number, rows: number): SliceLoops {
+  const memory = heapMemory(backend);
+  if (memory !== undefined && memory.buffer === heap.buffer && channels % 4 === 0 && rows >= simdMinRows) return simdLoops(backend, memory, channels);
+  return plainLoops(heap, channels);
+}
+
+function dims(x: TensorInfo, groups: number): { outer: number; inner: number; channels: number; perGroup: number } {
+  const [outer, inner, channels] = x.shape as [number, number, number];
+  return { outer, inner, channels, perGroup: channels / groups };
+}
+
+/** Element index of a tensor's first value in the heap view it shares with every other tensor. */
+function offsetOf(backend: WasmBackendLike, info: TensorInfo): number {
+  return backend.typedArrayFromHeap(info).byteOffset / 4;
+}
+
+/** Sum each group's entries of `perChannel` and write value(groupSum) to every channel of the group. */
+function spreadGroups(perChannel: Float64Array, groups: number, target: Float64Array, value: (groupSum: number) => number): void {
+  const per = perChannel.length / groups;
+  for (let g = 0; g < groups; g++) {
+    let s = 0;
+    for (let c = g * per; c < (g + 1) * per; c++) s += perChannel[c]!;
+    const v = value(s);
+    for (let c = g * per; c < (g + 1) * per; c++) target[c] = v;
+  }
+}
+
+/**
+ * Forward: y = act(γ·(x − μ_g)·r_g + β) with μ_g and r_g = 1/√(var_g + eps) per (outer, group),
+ * i.e. y = act(x·a[c] + b[c]) with a = r·γ and b = β − μ·r·γ per channel. Two passes for the
+ * statistics (mean, then squared deviations): no cancellation whatever the offset.
+ * @returns [y, mean, rstd]
+ */
+export function normForward(backend: WasmBackendLike, x: TensorInfo, gamma: TensorInfo, beta: TensorInfo, attrs: NormKernelAttrs): TensorInfo[] {
+  const { groups, eps, activation } = attrs;
+  const { outer, inner, channels, perGroup } = dims(x, groups);
+  const y = backend.makeOutput([...x.shape], 'float32');
+  const meanOut = backend.makeOutput([outer, groups], 'float32');
+  const rstdOut = backend.makeOutput([outer, groups], 'float32');
+  const heapView = backend.typedArrayFromHeap(y) as Float32View;
+  const loops = sliceLoops(backend, new Float32Array(heapView.buffer), channels, inner);
+  // Views are taken after every allocation: one may grow (and detach) the wasm heap.
+  const xBase = offsetOf(backend, x);
+  const yBase = offsetOf(backend, y);
+  const scale = Float64Array.from(backend.typedArrayFromHeap(gamma) as Float32View);
+  const shift = Float64Array.from(backend.typedArrayFromHeap(beta) as Float32View);
+  const means = backend.typedArrayFromHeap(meanOut) as Float32View;
+  const rstds = backend.typedArrayFromHeap(rstdOut) as Float32View;
+  const count = inner * perGroup;
+  const sums = new Float64Array(channels);
+  const mean = new Float64Array(channels);
+  const rstd = new Float64Array(channels);
+  const a = new Float64Array(channels);
+  const b = new Float64Array(channels);
+  try {
+    for (let o = 0; o < outer; o++) {
+      const offset = o * inner * channels;
+      sums.fill(0);
+      loops.columnSums(xBase + offset, inner, sums);
+      spreadGroups(sums, groups, mean, (s) => Math.fround(s / count));
+      sums.fill(0);
+      loops.columnSquares(xBase + offset, inner, mean, sums);
+      spreadGroups(sums, groups, rstd, (s) => Math.fround(1 / Math.sqrt(s / count + eps)));
+      for (let g = 0; g < groups; g++) {
+        means[o * groups + g] = mean[g * perGroup]!;
+        rstds[o * groups + g] = rstd[g * perGroup]!;
+      }
+      for (let c = 0; c < channels; c++) {
+        a[c] = rstd[c]! * scale[c]!;
+        b[c] = shift[c]! - mean[c]! * a[c]!;
+      }
+      loops.affine(xBase + offset, yBase + offset, inner, a, b, activation === 'silu');
+    }
+  } finally {
+    loops.release();
+  }
+  return [y, meanOut, rstdOut];
+}
+
+/**
+ * Gradient: with x̂ = (x − μ)·r, n = γ·x̂ + β and dn = dy·act′(n), dβ = Σ dn, dγ = Σ dn·x̂ over
+ * outer and inner, and per (outer, group), with u = dn·γ, dx = r·(u − mean(u) − x̂·mean(u·x̂)).
+ * The group means of u and u·x̂ are γ-weighted sums of the per-channel sums of dn and dn·x̂ that
+ * dβ and dγ need anyway, so one pass gathers everything (dx's buffer keeps dn) and a second
+ * writes dx = dn·p[c] + x·q[c] + t[c].
+ * @returns [dx, dgamma, dbeta]
+ */
+export function normBackward(
+  backend: WasmBackendLike,
+  inputs: { dy: TensorInfo; x: TensorInfo; gamma: TensorInfo; beta: TensorInfo; mean: TensorInfo; rstd: TensorInfo },
+  attrs: NormKernelAttrs,
+): TensorInfo[] {
+  const { groups, activation } = attrs;
+  const { outer, inner, channels, perGroup } = dims(inputs.x, groups);
+  const dx = backend.makeOutput([...inputs.x.shape], 'float32');
+  const dGammaOut = backend.makeOutput([channels], 'float32');
+  const dBetaOut = backend.makeOutput([channels], 'float32');
+  const heapView = backend.typedArrayFromHeap(dx) as Float32View;
+  const loops = sliceLoops(backend, new Float32Array(heapView.buffer), channels, inner);
+  const dyBase = offsetOf(backend, inputs.dy);
+  const xBase = offsetOf(backend, inputs.x);
+  const dxBase = offsetOf(backend, dx);
+  const gamma = Float64Array.from(backend.typedArrayFromHeap(inputs.gamma) as Float32View);
+  const beta = Float64Array.from(backend.typedArrayFromHeap(inputs.beta) as Float32View);
+  const means = backend.typedArrayFromHeap(inputs.mean) as Float32View;
+  const rstds = backend.typedArrayFromHeap(inputs.rstd) as Float32View;
+  const dGamma = new Float64Array(channels);
+  const dBeta = new Float64Array(channels);
+  const sumDn = new Float64Array(channels);
+  const sumDnXHat = new Float64Array(channels);
+  const xScale = new Float64Array(channels);
+  const xShift = new Float64Array(channels);
+  const p = new Float64Array(channels);
+  const q = new Float64Array(channels);
+  const t = new Float64Array(channels);
+  const count = inner * perGroup;
+  try {
+    for (let o = 0; o < outer; o++) {
+      const offset = o * inner * channels;
+      for (let c = 0; c < channels; c++) {
+        const g = o * groups + Math.floor(c / perGroup);
+        xScale[c] = rstds[g]!;
+        xShift[c] = -means[g]! * rstds[g]!;
+      }
+      sumDn.fill(0);
+      sumDnXHat.fill(0);
+      loops.gradGather(dyBase + offset, xBase + offset, dxBase + offset, inner, { xScale, xShift, gamma, beta }, activation === 'silu', sumDn, sumDnXHat);
+      for (let g = 0; g < groups; g++) {
+        let meanU = 0;
+        let meanUXHat = 0;
+        for (let c = g * perGroup; c < (g + 1) * perGroup; c++) {
+          meanU += sumDn[c]! * gamma[c]!;
+          meanUXHat += sumDnXHat[c]! * gamma[c]!;
+        }
+        meanU /= count;
+        meanUXHat /= count;
+        const r = rstds[o * groups + g]!;
+        const m = means[o * groups + g]!;
+        for (let c = g * perGroup; c < (g + 1) * perGroup; c++) {
+          // dx = r·(γ·dn − meanU − (x − μ)·r·meanUXHat)
+          p[c] = r * gamma[c]!;
+          q[c] = -r * r * meanUXHat;
+          t[c] = -r * meanU + m * r * r * meanUXHat;
+        }
+      }
+      for (let c = 0; c < channels; c++) {
+        dBeta[c] += sumDn[c]!;
+        dGamma[c] += sumDnXHat[c]!;
+      }
+      loops.gradApply(dxBase + offset, xBase + offset, dxBase + offset, inner, p, q, t);
+    }
+  } finally {
+    loops.release();
+  }
+  (backend.typedArrayFromHeap(dGammaOut) as Float32View).set(dGamma);
+  (backend.typedArrayFromHeap(dBetaOut) as Float32View).set(dBeta);
+  return [dx, dGammaOut, dBetaOut];
+}
+
+/** Nearest ×2 upsampling of [B, H, W, C] to [B, 2H, 2W, C]: each input row written to two output rows, each pixel twice. */
+export function upsampleNearest2x(backend: WasmBackendLike, x: TensorInfo): TensorInfo {
+  const [batch, height, width, channels] = x.shape as [number, number, number, number];
+  const out = backend.makeOutput([batch, 2 * height, 2 * width, channels], 'float32');
+  const xs = view(backend, x);
+  const ys = view(backend, out);
+  const outRow = 2 * width * channels;
+  for (let b = 0; b < batch; b++) {
+    for (let y = 0; y < height; y++) {
+      const from = (b * height + y) * width * channels;
+      const to = (b * 2 * height + 2 * y) * outRow;
+      for (let i = 0; i < width; i++) {
+        for (let c = 0; c < channels; c++) {
+          const v = xs[from + i * channels + c]!;
+          ys[to + 2 * i * channels + c] = v;
+          ys[to + (2 * i + 1) * channels + c] = v;
+        }
+      }
+      ys.copyWithin(to + outRow, to, to + outRow);
+    }
+  }
+  return out;
+}
+
+/** Gradient of `upsampleNearest2x`: each output pixel is the sum of its 2×2 block of dy. */
+export function upsampleNearest2xGrad(backend: WasmBackendLike, dy: TensorInfo): TensorInfo {
+  const [batch, outHeight, outWidth, channels] = dy.shape as [number, number, number, number];
+  const height = outHeight / 2;
+  const width = outWidth / 2;
+  const out = backend.makeOutput([batch, height, width, channels], 'float32');
+  const dys = view(backend, dy);
+  const dxs = view(backend, out);
+  const inRow = outWidth * channels;
+  for (let b = 0; b < batch; b++) {
+    for (let y = 0; y < height; y++) {
+      const top = (b * outHeight + 2 * y) * inRow;
+      const bottom = top + inRow;
+      const to = (b * height + y) * width * channels;
+      for (let i = 0; i < width; i++) {
+        const left = 2 * i * channels;
+        const right = left + channels;
+        for (let c = 0; c < channels; c++) {
+          dxs[to + i * channels + c] = dys[top + left + c]! + dys[top + right + c]! + dys[bottom + left + c]! + dys[bottom + right + c]!;
+        }
+      }
+    }
+  }
+  return out;
+}

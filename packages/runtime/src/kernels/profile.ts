@@ -1,0 +1,99 @@
+import * as tf from '@tensorflow/tfjs-core';
+import type { KernelConfig, KernelFunc } from '@tensorflow/tfjs-core';
+
+/** Time and call count of one kernel name while a profile was recording. */
+export interface KernelTiming {
+  readonly kernel: string;
+  readonly calls: number;
+  /** Wall ms spent inside the kernel function, outermost calls only (a kernel run by another kernel counts to the caller). */
+  readonly ms: number;
+}
+
+/** A running per-kernel profile of one backend (see `profileKernels`). */
+export interface KernelProfile {
+  /** Timings since the last `reset`, most expensive first. */
+  read(): KernelTiming[];
+  /** Forget what was recorded so far. */
+  reset(): void;
+  /** Put the unwrapped kernels back. Idempotent. */
+  stop(): void;
+}
+
+/**
+ * Kernels that do the model's multiply–accumulate work: XNNPACK convolutions and matrix
+ * products, and the training kernels built from them.
+ */
+export const convolutionKernelNames: ReadonlySet<string> = new Set([
+  'Conv2D',
+  'FusedConv2D',
+  'DepthwiseConv2dNative',
+  'FusedDepthwiseConv2D',
+  'Conv2DBackpropFilter',
+  'Conv2DBackpropInput',
+  'DepthwiseConv2dNativeBackpropFilter',
+  'DepthwiseConv2dNativeBackpropInput',
+  'BatchMatMul',
+  '_FusedMatMul',
+]);
+
+/** Share of the recorded time spent in `convolutionKernelNames`, in [0, 1]. */
+export function convolutionShare(timings: readonly KernelTiming[]): number {
+  let total = 0;
+  let conv = 0;
+  for (const t of timings) {
+    total += t.ms;
+    if (convolutionKernelNames.has(t.kernel)) conv += t.ms;
+  }
+  return total > 0 ? conv / total : 0;
+}
+
+/**
+ * Wrap every kernel registered for `backendName` (default 'wasm') so that its calls are counted and
+ * timed with `performance.now()`. Kernels on wasm and cpu are synchronous, so the time inside the
+ * kernel function is the kernel's time; a kernel that runs others directly (the training kernels)
+ * is charged once, as the outermost call. The wrappers stay until `stop()`; kernels registered
+ * later (e.g. `registerTrainingKernels`) are wrapped only by a profile started after them.
+ */
+export function profileKernels(backendName = 'wasm'): KernelProfile {
+  const totals = new Map<string, { calls: number; ms: number }>();
+  const wrapped: Array<{ original: KernelConfig; replacement: KernelConfig }> = [];
+  let depth = 0;
+  for (const original of tf.getKernelsForBackend(backendName)) {
+    const inner = original.kernelFunc;
+    const name = original.kernelName;
+    const kernelFunc: KernelFunc = (args) => {
+      if (depth > 0) return inner(args);
+      depth++;
+      const start = performance.now();
+      try {
+        return inner(args);
+      } finally {
+        const ms = performance.now() - start;
+        depth--;
+        const entry = totals.get(name) ?? { calls: 0, ms: 0 };
+        entry.calls++;
+        entry.ms += ms;
+        totals.set(name, entry);
+      }
+    };
+    const replacement: KernelConfig = { ...original, kernelFunc };
+    tf.unregisterKernel(name, backendName);
+    tf.registerKernel(replacement);
+    wrapped.push({ original, replacement });
+  }
+  let stopped = false;
+  return {
+    read: () =>
+      [...totals.entries()].map(([kernel, { calls, ms }]) => ({ kernel, calls, ms })).sort((a, b) => b.ms - a.ms),
+    reset: () => totals.clear(),
+    stop() {
+      if (stopped) return;
+      stopped = true;
+      for (const { original, replacement } of wrapped) {
+        if (tf.getKernel(original.kernelName, backendName) !== replacement) continue;
+        tf.unregisterKernel(original.kernelName, backendName);
+        tf.registerKernel(original);
+      }
+    },
+  };
+}

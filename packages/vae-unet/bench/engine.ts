@@ -1,0 +1,220 @@
+/*
+ * pnpm --filter @gq/vae-unet bench:engine [--models unet-tiny32,unet-cpu32,vit-cpu32] [--steps N] [--workers 0|2]
+ *
+ * The training engine on the models users train (UNet tiny32 and cpu32, ViT cpu32; batch 32 of
+ * 32×32 RGB; mean L1 + 0.1·KL, Adam): train ms/step and encode/decode images/s on one thread
+ * (this one) and on two worker threads, each with the fused layer kernels ('fused') and without
+ * them ('composed', the engine before they existed), interleaved in one run and reported as
+ * medians; then a per-kernel profile of one step of each with the share of time in
+ * convolution/matrix-product kernels. On a shared machine only ratios within one run mean much.
+ */
+import * as tf from '@tensorflow/tfjs-core';
+import { ensureGradients, registerTrainingKernels, useBackend } from '@gq/runtime';
+import { convolutionShare, profileKernels, type KernelTiming } from '@gq/runtime/internal';
+import { DataParallelTrainer, WorkerPool } from '@gq/runtime/parallel';
+import { benchModels, createBenchModel, type BenchModel, type BenchModelName } from './engine-model.js';
+import type { EngineBenchOptions } from './engine-replica.js';
+import type { EngineWorkerCalls } from './engine-worker.js';
+
+function option(name: string, fallback: string): string {
+  const i = process.argv.indexOf(`--${name}`);
+  return i >= 0 ? process.argv[i + 1]! : fallback;
+}
+
+const batch = 32;
+const side = 32;
+const steps = Number(option('steps', '5'));
+const workers = Number(option('workers', '2'));
+const models = option('models', benchModels.join(',')).split(',') as BenchModelName[];
+const variants = [
+  { label: 'fused', fused: true },
+  { label: 'composed', fused: false },
+] as const;
+type Variant = (typeof variants)[number]['label'];
+
+function median(values: readonly number[]): number {
+  const sorted = [...values].sort((a, b) => a - b);
+  const mid = Math.floor(sorted.length / 2);
+  return sorted.length % 2 === 1 ? sorted[mid]! : (sorted[mid - 1]! + sorted[mid]!) / 2;
+}
+
+/** Seeded smooth-ish images in [−1, 1] (the content does not change the work). */
+function images(seed: number): Float32Array {
+  let state = seed >>> 0;
+  const out = new Float32Array(batch * side * side * 3);
+  for (let i = 0; i < out.length; i++) {
+    state = (Math.imul(state, 1664525) + 1013904223) >>> 0;
+    out[i] = Math.sin(i / 97) * 0.6 + (state / 2 ** 32 - 0.5) * 0.4;
+  }
+  return out;
+}
+
+async function timeMs(run: () => Promise<unknown>): Promise<number> {
+  const start = performance.now();
+  await run();
+  return performance.now() - start;
+}
+
+/** Run each variant's `run` once per round, alternating, after one warm-up each; medians in ms. */
+async function interleaved(run: Record<Variant, () => Promise<unknown>>, rounds: number): Promise<Record<Variant, number>> {
+  const times: Record<Variant, number[]> = { fused: [], composed: [] };
+  for (const v of variants) await run[v.label]();
+  for (let r = 0; r < rounds; r++) for (const v of variants) times[v.label].push(await timeMs(run[v.label]));
+  return { fused: median(times.fused), composed: median(times.composed) };
+}
+
+interface OneThread {
+  readonly model: BenchModel;
+  readonly optimizer: tf.Optimizer;
+  step: number;
+}
+
+async function trainStep(state: OneThread, x: tf.Tensor4D): Promise<void> {
+  const loss = state.optimizer.minimize(() => state.model.loss(x, ++state.step), true, Object.values(state.model.params));
+  await loss!.data();
+  loss!.dispose();
+}
+
+/** Encode `x` (reading μ and log σ² back), or decode `latent` (reading the images back). */
+async function encodeDecode(model: BenchModel, x: tf.Tensor4D, latent: tf.Tensor, what: 'encode' | 'decode'): Promise<void> {
+  const outputs = what === 'encode' ? Object.values(model.encode(x)) : [model.decode(latent)];
+  await Promise.all(outputs.map((t) => t.data()));
+  tf.dispose(outputs);
+}
+
+/** Switch this thread's wasm backend between the variants. */
+function use(variant: Variant): void {
+  registerTrainingKernels({ fused: variant === 'fused' });
+}
+
+function withKernels(variant: Variant, run: () => Promise<unknown>): () => Promise<unknown> {
+  return async () => {
+    use(variant);
+    await run();
+  };
+}
+
+async function profileStep(state: OneThread, x: tf.Tensor4D, variant: Variant): Promise<{ rows: KernelTiming[]; ms: number }> {
+  use(variant);
+  const profile = profileKernels();
+  try {
+    const ms = await timeMs(() => trainStep(state, x));
+    return { rows: profile.read(), ms };
+  } finally {
+    profile.stop();
+  }
+}
+
+function formatProfile(name: string, variant: Variant, { rows, ms }: { rows: KernelTiming[]; ms: number }): string {
+  const inKernels = rows.reduce((s, r) => s + r.ms, 0);
+  const lines = [
+    `\n${name}, ${variant}: one train step ${ms.toFixed(0)} ms wall, ${inKernels.toFixed(0)} ms in kernels, ` +
+      `conv/matmul share ${(100 * convolutionShare(rows)).toFixed(1)} % of kernel time`,
+    '| kernel | calls | ms | share |',
+    '|---|---:|---:|---:|',
+  ];
+  for (const r of rows.slice(0, 14)) lines.push(`| ${r.kernel} | ${r.calls} | ${r.ms.toFixed(1)} | ${((100 * r.ms) / inKernels).toFixed(1)} % |`);
+  return lines.join('\n');
+}
+
+interface Row {
+  readonly model: string;
+  readonly work: string;
+  readonly unit: string;
+  readonly values: Record<Variant, number>;
+}
+
+async function oneThread(name: BenchModelName, rows: Row[], profiles: string[]): Promise<void> {
+  const model = createBenchModel(name, 1);
+  const state: OneThread = { model, optimizer: tf.train.adam(1e-3), step: 0 };
+  const x = tf.tensor4d(images(3), [batch, side, side, 3]);
+  const moments = model.encode(x);
+  try {
+    const train = await interleaved({ fused: withKernels('fused', () => trainStep(state, x)), composed: withKernels('composed', () => trainStep(state, x)) }, steps);
+    rows.push({ model: name, work: 'train step, 1 thread', unit: 'ms', values: train });
+    for (const what of ['encode', 'decode'] as const) {
+      const run = (): Promise<void> => encodeDecode(model, x, moments.mu, what);
+      const ms = await interleaved({ fused: withKernels('fused', run), composed: withKernels('composed', run) }, steps);
+      rows.push({ model: name, work: `${what}, 1 thread`, unit: 'img/s', values: ms });
+    }
+    for (const v of variants) profiles.push(formatProfile(name, v.label, await profileStep(state, x, v.label)));
+  } finally {
+    use('fused');
+    tf.dispose([x, moments.mu, moments.logVar]);
+    state.optimizer.dispose();
+    model.dispose();
+  }
+}
+
+async function twoWorkers(name: BenchModelName, rows: Row[]): Promise<void> {
+  const data = images(3);
+  const per = batch / workers;
+  const shards = Array.from({ length: workers }, (_, w) => ({
+    images: { shape: [per, side, side, 3], data: data.slice(w * per * side * side * 3, (w + 1) * per * side * side * 3) },
+  }));
+  const options = (fused: boolean): EngineBenchOptions => ({ model: name, seed: 1, fused });
+  const trainers = {
+    fused: await DataParallelTrainer.create({ replicaModule: new URL('./engine-replica.ts', import.meta.url), workers, backend: 'wasm', replicaOptions: options(true) }),
+    composed: await DataParallelTrainer.create({ replicaModule: new URL('./engine-replica.ts', import.meta.url), workers, backend: 'wasm', replicaOptions: options(false) }),
+  };
+  try {
+    const train = await interleaved({ fused: () => trainers.fused.step(shards), composed: () => trainers.composed.step(shards) }, steps);
+    rows.push({ model: name, work: `train step, ${workers} workers`, unit: 'ms', values: train });
+  } finally {
+    await Promise.all([trainers.fused.dispose(), trainers.composed.dispose()]);
+  }
+  const pools = {
+    fused: await WorkerPool.create<EngineWorkerCalls, EngineBenchOptions>({ module: new URL('./engine-worker.ts', import.meta.url), workers, options: options(true) }),
+    composed: await WorkerPool.create<EngineWorkerCalls, EngineBenchOptions>({ module: new URL('./engine-worker.ts', import.meta.url), workers, options: options(false) }),
+  };
+  try {
+    for (const what of ['encode', 'decode'] as const) {
+      const run = (pool: WorkerPool<EngineWorkerCalls>) => async () => {
+        if (what === 'decode') await Promise.all(shards.map((s, w) => pool.request(w, 'encode', { images: s.images.data, shape: s.images.shape })));
+        const start = performance.now();
+        await Promise.all(
+          shards.map((s, w) => (what === 'encode' ? pool.request(w, 'encode', { images: s.images.data, shape: s.images.shape }) : pool.request(w, 'decode'))),
+        );
+        return performance.now() - start;
+      };
+      const times: Record<Variant, number[]> = { fused: [], composed: [] };
+      for (const v of variants) await run(pools[v.label])();
+      for (let r = 0; r < steps; r++) for (const v of variants) times[v.label].push(await run(pools[v.label])());
+      rows.push({ model: name, work: `${what}, ${workers} workers`, unit: 'img/s', values: { fused: median(times.fused), composed: median(times.composed) } });
+    }
+  } finally {
+    await Promise.all([pools.fused.close(), pools.composed.close()]);
+  }
+}
+
+function formatValue(row: Row, ms: number): string {
+  return row.unit === 'ms' ? `${ms.toFixed(0)} ms` : `${((batch * 1000) / ms).toFixed(0)} img/s`;
+}
+
+async function main(): Promise<void> {
+  await useBackend('wasm');
+  await ensureGradients();
+  registerTrainingKernels();
+  console.log(
+    `wasm backend, batch ${batch}, ${side}×${side} RGB, medians of ${steps} interleaved runs after one warm-up each. ` +
+      "'fused' = this engine; 'composed' = the same with registerTrainingKernels({ fused: false }) (layers as tfjs op chains). " +
+      'Shared machine: compare the two columns of one run; absolute numbers need a quiet machine.\n',
+  );
+  const rows: Row[] = [];
+  const profiles: string[] = [];
+  for (const name of models) {
+    await oneThread(name, rows, profiles);
+    if (workers > 1) await twoWorkers(name, rows);
+  }
+  console.log('| model | work | fused | composed | composed / fused |');
+  console.log('|---|---|---:|---:|---:|');
+  for (const row of rows) {
+    const values = row.values;
+    console.log(
+      `| ${row.model} | ${row.work} | ${formatValue(row, values.fused)} | ${formatValue(row, values.composed)} | ${(values.composed / values.fused).toFixed(2)}× |`,
+    );
+  }
+  for (const p of profiles) console.log(p);
+}
+
+await main();
