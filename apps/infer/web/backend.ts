@@ -9,6 +9,14 @@ export type PageBackend = 'auto' | 'webgpu' | 'wasm' | 'cpu';
 /** The menu's entries, 'auto' first. */
 export const pageBackends: readonly PageBackend[] = ['auto', 'webgpu', 'wasm', 'cpu'];
 
+/** How the menu names each entry. */
+const backendLabels: Readonly<Record<PageBackend, string>> = { auto: 'auto (WebGPU → wasm → cpu)', webgpu: 'WebGPU', wasm: 'wasm', cpu: 'cpu' };
+
+/** Fill a page's backend menu with `choices` (both pages build it here, so they name backends alike). */
+export function fillBackendMenu(select: HTMLSelectElement, choices: readonly PageBackend[] = pageBackends): void {
+  select.replaceChildren(...choices.map((choice) => new Option(backendLabels[choice], choice)));
+}
+
 /** 'auto' on the page: WebGPU where the browser has it, else wasm, else cpu. */
 const pageAutoOrder: readonly BackendName[] = ['webgpu', 'wasm', 'cpu'];
 

@@ -5,7 +5,7 @@ import { roundTrip } from '../src/core/pipeline.js';
 import { toRgba, type Pixels } from '../src/core/pixels.js';
 import { tokenGridPicture } from '../src/core/token-grid.js';
 import { artifactRows } from '../src/core/summary.js';
-import { pageBackends, startBrowserBackend, type PageBackend } from './backend.js';
+import { fillBackendMenu, pageBackends, startBrowserBackend, type PageBackend } from './backend.js';
 import { element } from './dom.js';
 
 const ui = {
@@ -169,6 +169,7 @@ ui.imageFile.addEventListener('change', () => {
   // Choosing the same file again must fire 'change' again (e.g. after switching models).
   ui.imageFile.value = '';
 });
+fillBackendMenu(ui.backend);
 ui.backend.addEventListener('change', () => void serial(() => setBackend(ui.backend.value as PageBackend)));
 ui.drop.addEventListener('dragover', (event) => {
   event.preventDefault();

@@ -12,7 +12,7 @@ import { packArtifact, toArtifact } from '@gq/tokenizer';
 import { combineStepStats, createReplica, rate, resolveConfig, TrainedModel, type TrainConfig } from '@gq/training/browser';
 import { InferError, errorMessage } from '../src/core/errors.js';
 import { toRgba } from '../src/core/pixels.js';
-import { startBrowserBackend, type PageBackend } from './backend.js';
+import { fillBackendMenu, startBrowserBackend, type PageBackend } from './backend.js';
 import { element } from './dom.js';
 
 const ui = {
@@ -207,6 +207,8 @@ async function train(): Promise<void> {
   }
 }
 
+// Training needs gradients: the page offers WebGPU and wasm (with its training kernels), not tfjs's cpu backend.
+fillBackendMenu(ui.backend, ['auto', 'webgpu', 'wasm']);
 const query = new URLSearchParams(location.search);
 for (const [key, input] of [['steps', ui.steps], ['batch', ui.batch], ['backend', ui.backend]] as const) {
   const value = query.get(key);

@@ -1,11 +1,11 @@
 import { beforeAll, describe, expect, it } from 'vitest';
 import * as tf from '@tensorflow/tfjs-core';
-import { setupBackend, tensorGrowth } from '@gq/test-utils';
+import { leakedTensors, useCpu } from './setup.js';
 import { constantOf, stopGradient, straightThrough } from '@gq/core';
 
 describe('@gq/core gradient helpers', () => {
   beforeAll(async () => {
-    await setupBackend('cpu');
+    await useCpu();
   });
 
   const x = (): tf.Tensor => tf.tensor1d([-1.5, -0.25, 0.5, 2]);
@@ -44,7 +44,7 @@ describe('@gq/core gradient helpers', () => {
 
   it('leaves no tensors behind', async () => {
     const input = x();
-    const growth = await tensorGrowth(() => {
+    const growth = await leakedTensors(() => {
       tf.dispose([constantOf(input, (v) => tf.abs(v)), straightThrough(input, (v) => tf.round(v)), stopGradient(input)]);
       tf.dispose(tf.grad((v: tf.Tensor) => tf.sum(tf.mul(v, stopGradient(v))))(input));
     });

@@ -1,10 +1,10 @@
 import { beforeAll, describe, expect, it } from 'vitest';
 import * as tf from '@tensorflow/tfjs-core';
-import { seededNormal, setupBackend, tensorGrowth } from '@gq/test-utils';
-import { CoreError, isGqError, isLatentLayout, latentRowsToTokens, latentToTokens, tokensPerPosition, tokensToLatent, tokensToLatentRows, type LatentLayout } from '@gq/core';
+import { leakedTensors, useCpu } from './setup.js';
+import { CoreError, createRng, isGqError, isLatentLayout, latentRowsToTokens, latentToTokens, tokensPerPosition, tokensToLatent, tokensToLatentRows, type LatentLayout } from '@gq/core';
 
 beforeAll(async () => {
-  await setupBackend('cpu');
+  await useCpu();
 });
 
 /** The channel of token g, dimension d, written straight from the definitions (docs/algorithms.md §3.6). */
@@ -28,7 +28,7 @@ describe('latent token layouts', () => {
 
   it('tensor and typed-array versions agree with the index formula and invert each other', async () => {
     const shape = [2, 3, 5, 12];
-    const normal = seededNormal(3);
+    const normal = createRng(3).normal;
     const values = Float32Array.from({ length: 2 * 3 * 5 * 12 }, () => normal());
     const latent = tf.tensor(values, shape);
     for (const layout of ['strided', 'contiguous'] as const) {
@@ -89,7 +89,7 @@ describe('latent token layouts', () => {
 
   it('leaves no tensors behind, on success or failure', async () => {
     const latent = tf.ones([2, 4, 6]);
-    const growth = await tensorGrowth(() => {
+    const growth = await leakedTensors(() => {
       for (const layout of ['strided', 'contiguous'] as const) {
         const tokens = latentToTokens(latent, { dim: 2, layout });
         tf.dispose([tokens, tokensToLatent(tokens, latent.shape, { dim: 2, layout })]);

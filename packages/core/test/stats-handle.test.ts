@@ -1,10 +1,10 @@
 import { beforeAll, describe, expect, it } from 'vitest';
 import * as tf from '@tensorflow/tfjs-core';
-import { setupBackend, tensorGrowth } from '@gq/test-utils';
+import { leakedTensors, useCpu } from './setup.js';
 import { CoreError, TensorStats } from '@gq/core';
 
 beforeAll(async () => {
-  await setupBackend('cpu');
+  await useCpu();
 });
 
 /** Builds a handle inside tf.tidy, as a training step does, so only tf.keep can save its tensors. */
@@ -33,7 +33,7 @@ describe('TensorStats', () => {
   });
 
   it('frees its tensors on read, on dispose and when the decoder throws', async () => {
-    const growth = await tensorGrowth(async () => {
+    const growth = await leakedTensors(async () => {
       await expect(insideTidy(() => new TensorStats({ a: tf.ones([4]) }, (v) => v['a']!.length)).read()).resolves.toBe(4);
       const unread = insideTidy(() => new TensorStats({ a: tf.ones([4]), b: tf.zeros([2]) }, () => 0));
       unread.dispose();

@@ -1,21 +1,12 @@
 import * as tf from '@tensorflow/tfjs-core';
+import { seededUniform } from '@gq/core';
 
 /**
- * Deterministic float64 uniforms in [0, 1) at multiples of 2^-32 for test inputs: mulberry32, from
- * 32-bit integer operations only, so the inputs are identical on every engine. The same stream as
- * @gq/core's `seededUniform` (whose tests check it against an exact BigInt oracle); written out here
- * because @gq/test-utils must depend on no workspace package.
+ * Deterministic float64 uniforms in [0, 1) at multiples of 2^-32 for test inputs: @gq/core's
+ * mulberry32 `seededUniform`, from 32-bit integer operations only, so the inputs are identical on
+ * every engine.
  */
-export function seededRandom(seed: number): () => number {
-  let state = seed >>> 0;
-  return () => {
-    state = (state + 0x6d2b79f5) >>> 0;
-    let t = state;
-    t = Math.imul(t ^ (t >>> 15), t | 1);
-    t ^= t + Math.imul(t ^ (t >>> 7), t | 61);
-    return ((t ^ (t >>> 14)) >>> 0) / 4294967296;
-  };
-}
+export const seededRandom: (seed: number) => () => number = seededUniform;
 
 /** Standard normal draws (Box–Muller) from `seededRandom`. */
 export function seededNormal(seed: number): () => number {
