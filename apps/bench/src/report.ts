@@ -67,7 +67,8 @@ export function assertFinite(value: unknown, path = '$'): void {
 }
 
 function formatCell(cell: Cell, digits: number): string {
-  if (typeof cell === 'string') return cell;
+  // A bare '|' (|R̄ − T|, |μσ|) would end the markdown cell.
+  if (typeof cell === 'string') return cell.replace(/\|/g, '\\|');
   if (Number.isInteger(cell) && Math.abs(cell) < 1e9) return String(cell);
   return cell.toFixed(digits);
 }
