@@ -2,12 +2,13 @@ import { copyFileSync, existsSync, mkdirSync, readdirSync, readFileSync } from '
 import { dirname, join, relative } from 'node:path';
 import { isGqError } from '@gq/core';
 import type { BackendName } from '@gq/runtime';
-import { estimatedSeconds, hours, suiteCosts, totalSeconds, type StepSeconds } from './cost.js';
+import { resolveConfig } from '@gq/training';
+import { estimatedSeconds, hours, suiteCosts, totalSeconds, type StepSeconds, type SuiteCost } from './cost.js';
 import { BenchError } from './errors.js';
 import { describeMachine, machineInfo } from './machine.js';
 import { markdownTable, suiteMarkdown, suiteNames, writeSuiteReport, writeText, type ClaimCheck, type SuiteName, type SuiteReport } from './report.js';
 import type { BenchContext, TrainingRecord } from './runs.js';
-import { sizeProfile, type Arch, type SizeOverrides, type SizeProfile } from './sizes.js';
+import { datasetLabel, sizeProfile, type Arch, type SizeOverrides, type SizeProfile } from './sizes.js';
 import type { Suite } from './suite.js';
 import { betaSuite } from './suites/beta.js';
 import { controllerSuite } from './suites/controller.js';
@@ -69,15 +70,60 @@ export function resolveSuites(names: readonly string[]): SuiteName[] {
   return suiteNames.filter((s) => names.includes(s));
 }
 
-/** Run the chosen suites (resumably) and write each suite's report.json, report.md and SVGs under outDir/<suite>/. */
+/** What one size contributed to a run: its reports, the suites it could not complete, and its wall time. */
+export interface SizeRun {
+  readonly size: SizeProfile;
+  /** The suites run (or reported) at this size. */
+  readonly suites: readonly SuiteName[];
+  readonly reports: SuiteReport[];
+  readonly incomplete: IncompleteSuite[];
+  readonly wallSeconds: number;
+  /** Where this size's results are kept and its reports written (placeholders resolved). */
+  readonly resultsDir?: string;
+  readonly outDir: string;
+}
+
+/** `dir` with every `<size>` replaced by the size's name (so one option can name a folder per size). */
+function forSize(dir: string, size: SizeProfile): string {
+  return dir.replaceAll('<size>', size.name);
+}
+
+/**
+ * Run the chosen suites (resumably) and write each suite's report.json, report.md and SVGs under
+ * outDir/<suite>/. `options.size` may name several sizes separated by commas in report mode: each
+ * gets its own section of the combined file.
+ */
 export async function runBench(options: BenchOptions): Promise<SuiteReport[]> {
-  const chosen = resolveSuites(options.suites);
+  const sizeNames = options.size.split(',').map((s) => s.trim());
+  if (sizeNames.length > 1 && options.reportOnly !== true) {
+    throw new BenchError('bad-option', `--size names several sizes (${options.size}) only in report mode; run one size at a time`);
+  }
+  const runs: SizeRun[] = [];
+  for (const name of sizeNames) runs.push(await runSize(options, name));
+  if (options.resultsFile !== undefined) writeResults(options, runs);
+  return runs.flatMap((r) => r.reports);
+}
+
+/** The suites to run at `size`: those named (or all), within the size's own suites where it has them. */
+function suitesAt(names: readonly string[], size: SizeProfile): SuiteName[] {
+  const chosen = resolveSuites(names);
+  if (size.suites === undefined) return chosen;
+  const within = chosen.filter((s) => size.suites!.includes(s));
+  // Suites outside the size's are left out (a report names them for its other sizes); naming only such suites is an error.
+  if (within.length === 0) throw new BenchError('bad-option', `size '${size.name}' runs only the suites ${size.suites.join(', ')}, got ${chosen.join(', ')}`);
+  return within;
+}
+
+async function runSize(options: BenchOptions, sizeName: string): Promise<SizeRun> {
   if (!Number.isInteger(options.workers) || options.workers < 1) throw new BenchError('bad-option', `--workers must be a positive integer, got ${options.workers}`);
-  const size = sizeProfile(options.size, options.overrides);
+  const size = sizeProfile(sizeName, options.overrides);
+  const chosen = suitesAt(options.suites, size);
   const log = options.log ?? ((line: string) => process.stderr.write(`${line}\n`));
+  const outDir = forSize(options.outDir, size);
+  const resultsDir = options.resultsDir !== undefined ? forSize(options.resultsDir, size) : undefined;
   const ctx: BenchContext = {
-    outDir: options.outDir,
-    ...(options.resultsDir !== undefined ? { resultsDir: options.resultsDir } : {}),
+    outDir,
+    ...(resultsDir !== undefined ? { resultsDir } : {}),
     ...(options.reportOnly === true ? { reportOnly: true } : {}),
     size,
     workers: options.workers,
@@ -93,39 +139,118 @@ export async function runBench(options: BenchOptions): Promise<SuiteReport[]> {
     log(`gq-bench: suite ${name} (${size.name})${options.reportOnly === true ? ', kept results only' : ''}`);
     try {
       const { report, svgs } = await suites[name](ctx);
-      writeSuiteReport(join(options.outDir, name), report, svgs);
+      writeSuiteReport(join(outDir, name), report, svgs);
       reports.push(report);
     } catch (error) {
       if (options.reportOnly !== true || !isGqError(error) || error.code !== 'result-missing') throw error;
-      incomplete.push({ suite: name, kept: keptResults(options, name).length, firstMissing: error.message });
       log(`  ${error.message}`);
+      const partial = await partialReport(name, ctx);
+      if (partial !== undefined) {
+        writeSuiteReport(join(outDir, name), partial.report, partial.svgs);
+        reports.push(partial.report);
+      }
+      incomplete.push({ suite: name, kept: keptResults(resultsDir, outDir, name), firstMissing: error.message, ...(partial !== undefined ? { partial: partial.description } : {}) });
     }
   }
-  if (options.resultsFile !== undefined) {
-    writeResults(options, size, reports, incomplete, (performance.now() - started) / 1000);
-  }
-  return reports;
+  return { size, suites: chosen, reports, incomplete, wallSeconds: (performance.now() - started) / 1000, ...(resultsDir !== undefined ? { resultsDir } : {}), outDir };
 }
 
-/** A suite that report-only mode could not build: results kept so far and the first one missing. */
+/** Suites whose grid walks the rd backbones and bit rates (the others walk seeds only, or neither). */
+const gridSuites: ReadonlySet<SuiteName> = new Set(['rd', 'beta', 'seeds']);
+
+/** Part of a size's grid: some of its rd backbones and rates, and its first `seeds` seeds. */
+interface Restriction {
+  readonly archs: readonly Arch[];
+  readonly bits: readonly number[];
+  readonly seeds: number;
+}
+
+function subsets<T>(items: readonly T[]): T[][] {
+  const out: T[][] = [];
+  for (let mask = 1; mask < 1 << items.length; mask++) out.push(items.filter((_, i) => (mask >> i) & 1));
+  return out;
+}
+
+/**
+ * The restrictions of `size` a partial report tries for `suite`, largest first (configurations,
+ * then seeds): every sub-grid of backbones × rates for the grid suites, and fewer seeds for all.
+ */
+function restrictions(suite: SuiteName, size: SizeProfile): Restriction[] {
+  const grid = gridSuites.has(suite);
+  const archSets = grid ? subsets(size.rdArchs) : [[...size.rdArchs]];
+  const bitSets = grid ? subsets(size.rdBits) : [[...size.rdBits]];
+  const out: Restriction[] = [];
+  for (const archs of archSets) for (const bits of bitSets) for (let seeds = size.seeds; seeds >= 1; seeds--) out.push({ archs, bits, seeds });
+  const weight = (r: Restriction) => r.archs.length * r.bits.length * r.seeds;
+  return out
+    .filter((r) => r.archs.length < size.rdArchs.length || r.bits.length < size.rdBits.length || r.seeds < size.seeds)
+    .sort((a, b) => weight(b) - weight(a) || b.seeds - a.seeds);
+}
+
+/** What a restriction leaves in, in words. */
+function describeRestriction(suite: SuiteName, r: Restriction, size: SizeProfile): string {
+  const parts = [];
+  if (gridSuites.has(suite) && r.archs.length < size.rdArchs.length) parts.push(`${r.archs.join(' + ')} only (of ${size.rdArchs.join(' + ')})`);
+  if (gridSuites.has(suite) && r.bits.length < size.rdBits.length) parts.push(`${r.bits.join(', ')} bits only (of ${size.rdBits.join(', ')})`);
+  if (r.seeds < size.seeds) parts.push(`seeds 0–${r.seeds - 1} only (of ${size.seeds})`);
+  return parts.join(', ');
+}
+
+/**
+ * The largest complete part of a suite whose kept results are incomplete: the suite run in report
+ * mode on each restriction of the size in turn until one has every result kept. Its verdicts are
+ * computed from that part alone and say so; undefined when no part is complete.
+ */
+async function partialReport(suite: SuiteName, ctx: BenchContext): Promise<{ report: SuiteReport; svgs: Readonly<Record<string, string>>; description: string } | undefined> {
+  for (const r of restrictions(suite, ctx.size)) {
+    const size: SizeProfile = { ...ctx.size, rdArchs: r.archs, rdBits: r.bits, seeds: r.seeds };
+    try {
+      const { report, svgs } = await suites[suite]({ ...ctx, size, log: () => undefined });
+      const description = describeRestriction(suite, r, ctx.size);
+      const mark = (text: string) => `[partial: ${description}] ${text}`;
+      return {
+        report: {
+          ...report,
+          claims: report.claims.map((c) => ({ ...c, measured: mark(c.measured) })),
+          notes: [`Partial: the kept results cover ${description}; the tables and verdicts use that part alone.`, ...report.notes],
+        },
+        svgs,
+        description,
+      };
+    } catch (error) {
+      if (!isGqError(error) || error.code !== 'result-missing') throw error;
+    }
+  }
+  return undefined;
+}
+
+/** A suite that report-only mode could not build in full: results kept so far, the first one missing, and the part reported. */
 interface IncompleteSuite {
   readonly suite: SuiteName;
-  readonly kept: number;
+  /** Names of the kept result files (configuration keys + .json). */
+  readonly kept: readonly string[];
   readonly firstMissing: string;
+  /** The complete part that was reported instead (see `partialReport`), if any. */
+  readonly partial?: string;
 }
 
-/** The result files kept for `suite` (names), in the results folder or the output's configs/ folder. */
-function keptResults(options: BenchOptions, suite: SuiteName): string[] {
-  const dir = options.resultsDir !== undefined ? join(options.resultsDir, suite) : join(options.outDir, suite, 'configs');
-  return existsSync(dir) ? readdirSync(dir).filter((f) => f.endsWith('.json')).map((f) => join(dir, f)) : [];
+/** The result files kept for `suite` (file names), in the results folder or the output's configs/ folder. */
+function keptResults(resultsDir: string | undefined, outDir: string, suite: SuiteName): string[] {
+  const dir = resultsDir !== undefined ? join(resultsDir, suite) : join(outDir, suite, 'configs');
+  return existsSync(dir) ? readdirSync(dir).filter((f) => f.endsWith('.json')) : [];
+}
+
+function keptFiles(resultsDir: string | undefined, outDir: string, suite: SuiteName): string[] {
+  const dir = resultsDir !== undefined ? join(resultsDir, suite) : join(outDir, suite, 'configs');
+  return keptResults(resultsDir, outDir, suite).map((f) => join(dir, f));
 }
 
 /** Mean training seconds per step of each backbone over the kept results that record their training. */
-function keptStepSeconds(options: BenchOptions): StepSeconds {
+function keptStepSeconds(run: SizeRun): StepSeconds {
   const sums: Record<Arch, { seconds: number; steps: number }> = { unet: { seconds: 0, steps: 0 }, vit: { seconds: 0, steps: 0 } };
   const seen = new Set<string>();
   for (const suite of suiteNames) {
-    for (const file of keptResults(options, suite)) {
+    for (const file of keptFiles(run.resultsDir, run.outDir, suite)) {
       const training = (JSON.parse(readFileSync(file, 'utf8')) as { training?: Partial<TrainingRecord> }).training;
       if (training?.runId === undefined || training.steps === undefined || training.trainSeconds === undefined || seen.has(training.runId)) continue;
       seen.add(training.runId);
@@ -137,30 +262,42 @@ function keptStepSeconds(options: BenchOptions): StepSeconds {
   return Object.fromEntries((['unet', 'vit'] as const).filter((a) => sums[a].steps > 0).map((a) => [a, sums[a].seconds / sums[a].steps])) as StepSeconds;
 }
 
-/** The cost table of a size: what each suite trains and its estimated training time, marking the suites still missing. */
-function costTable(options: BenchOptions, size: SizeProfile, incomplete: readonly IncompleteSuite[]): string[] {
-  const kept = keptStepSeconds(options);
+/**
+ * What is left to train of an incomplete suite: its models per backbone less the kept results of
+ * that backbone (result keys start with the backbone), with the same steps per model.
+ */
+function remainingCost(cost: SuiteCost, kept: readonly string[]): SuiteCost {
+  const left = (arch: Arch): number => Math.max(0, cost.models[arch] - kept.filter((k) => k.startsWith(`${arch}-`)).length);
+  const steps = (arch: Arch): number => (cost.models[arch] === 0 ? 0 : (left(arch) * cost.steps[arch]) / cost.models[arch]);
+  return { suite: cost.suite, models: { unet: left('unet'), vit: left('vit') }, steps: { unet: steps('unet'), vit: steps('vit') } };
+}
+
+/** The cost table of a size: what each suite trains, its estimated training time, and what is still missing and would cost. */
+function costTable(options: BenchOptions, run: SizeRun): string[] {
+  const { size, incomplete } = run;
+  const kept = keptStepSeconds(run);
   const perStep: StepSeconds = { ...(size.secondsPerStep !== undefined ? { unet: size.secondsPerStep.unet, vit: size.secondsPerStep.vit } : {}), ...kept };
   const missing = new Map(incomplete.map((i) => [i.suite, i]));
-  const costs = suiteCosts(size).filter((c) => resolveSuites(options.suites).includes(c.suite));
+  const costs = suiteCosts(size).filter((c) => run.suites.includes(c.suite));
+  const remaining = costs.filter((c) => missing.has(c.suite)).map((c) => (c.note === undefined ? remainingCost(c, missing.get(c.suite)!.kept) : c));
   const source = (arch: Arch): string =>
     kept[arch] !== undefined ? `${kept[arch]!.toFixed(2)} s (mean of the kept results)` : size.secondsPerStep !== undefined ? `${size.secondsPerStep[arch].toFixed(2)} s (${size.secondsPerStep.measured})` : 'unknown';
+  const status = (c: SuiteCost): string => {
+    const m = missing.get(c.suite);
+    if (m === undefined) return options.reportOnly === true ? 'complete' : 'measured';
+    const left = remaining.find((r) => r.suite === c.suite)!;
+    const toTrain = c.note === undefined ? `; ${left.models.unet + left.models.vit} model(s) to train, ${hours(estimatedSeconds(left, perStep))}` : '';
+    return `missing (${m.kept.length} results kept${toTrain})${m.partial !== undefined ? `; reported: ${m.partial}` : ''}`;
+  };
   return [
     markdownTable({
       title: `Training cost of size \`${size.name}\` per suite (models × steps × seconds per step; evaluation not counted)`,
       columns: ['suite', 'UNet models', 'ViT models', 'steps', 'estimated', 'status'],
-      rows: costs.map((c) => [
-        c.suite,
-        c.models.unet,
-        c.models.vit,
-        c.steps.unet + c.steps.vit,
-        c.note ?? hours(estimatedSeconds(c, perStep)),
-        missing.has(c.suite) ? `missing (${missing.get(c.suite)!.kept} results kept)` : options.reportOnly === true ? 'complete' : 'measured',
-      ]),
+      rows: costs.map((c) => [c.suite, c.models.unet, c.models.vit, c.steps.unet + c.steps.vit, c.note ?? hours(estimatedSeconds(c, perStep)), status(c)]),
     }),
     '',
     `Seconds per step: UNet ${source('unet')}, ViT ${source('vit')}. ` +
-      `Estimated training in all: ${hours(totalSeconds(costs, perStep))}; still missing: ${hours(totalSeconds(costs.filter((c) => missing.has(c.suite)), perStep))}.`,
+      `Estimated training in all: ${hours(totalSeconds(costs, perStep))}; still to train: ${hours(totalSeconds(remaining.filter((c) => c.note === undefined), perStep))}.`,
   ];
 }
 
@@ -198,14 +335,27 @@ const webgpuDeviceLine =
   '- WebGPU on an NVIDIA GPU (training ms/step at batch 32, GQ search at K = 65 536, m = 16, encode/decode images/s): pending; ' +
   'no GPU machine has run the device check yet (`bash tools/device-check/check.sh`). Lavapipe (a CPU Vulkan driver) figures measure correctness, not GPU speed.\n';
 
-function writeResults(options: BenchOptions, size: SizeProfile, reports: readonly SuiteReport[], incomplete: readonly IncompleteSuite[], wallSeconds: number): void {
-  const file = options.resultsFile!;
-  const plotsDir = options.plotsDir ?? join(dirname(file), 'docs', 'results');
-  mkdirSync(plotsDir, { recursive: true });
-  for (const report of reports) {
-    for (const plot of report.plots) copyFileSync(join(options.outDir, report.suite, plot.file), join(plotsDir, plot.file));
+/** The verdict of every claim in each size's section, one row per claim. */
+function claimMatrix(runs: readonly SizeRun[]): string {
+  const byClaim = new Map<number, { statement: string; verdicts: Map<string, string> }>();
+  for (const run of runs) {
+    for (const c of run.reports.flatMap((r) => r.claims)) {
+      const entry = byClaim.get(c.claim) ?? { statement: c.statement, verdicts: new Map<string, string>() };
+      entry.verdicts.set(run.size.name, `${c.verdict}${c.measured.startsWith('[partial') ? ' (partial)' : ''}`);
+      byClaim.set(c.claim, entry);
+    }
   }
-  const machine = machineInfo(options.backend);
+  return markdownTable({
+    title: 'Verdicts by size (details, criteria and measurements in each size\'s section)',
+    columns: ['claim', 'statement', ...runs.map((r) => r.size.name)],
+    rows: [...byClaim.entries()].sort(([a], [b]) => a - b).map(([claim, e]) => [String(claim), e.statement, ...runs.map((r) => e.verdicts.get(r.size.name) ?? 'not measured')]),
+  });
+}
+
+/** One size's part of the combined file: what ran, what is missing and costs, the verdicts and every suite's tables and plots. */
+function sizeSection(options: BenchOptions, run: SizeRun, plotLink: (file: string) => string, level: number): string[] {
+  const { size, reports, incomplete } = run;
+  const h = '#'.repeat(level);
   const claims = [...reports.flatMap((r) => r.claims)].sort((a, b) => a.claim - b.claim);
   const trained = new Map<string, number>();
   for (const report of reports) {
@@ -215,12 +365,56 @@ function writeResults(options: BenchOptions, size: SizeProfile, reports: readonl
   }
   const trainSeconds = [...trained.values()].reduce((a, s) => a + s, 0);
   const measureSeconds = reports.flatMap((r) => r.results as { measureSeconds?: number }[]).reduce((a, r) => a + (r.measureSeconds ?? 0), 0);
-  const plotLink = (f: string) => relative(dirname(file), join(plotsDir, f));
+  return [
+    `- Wall time: ${measureSeconds.toFixed(0)} s measuring the ${reports.reduce((a, r) => a + r.results.length, 0)} configurations (summed over the invocations that measured them; this invocation: ${run.wallSeconds.toFixed(0)} s); ` +
+      `training time recorded in the checkpoints of the ${trained.size} models: ${trainSeconds.toFixed(0)} s (part of the former when a model was trained while measuring)`,
+    `- Configuration: ${sizeSummary(size)}`,
+    '- Timings come from a shared machine and are noisy; every ratio is taken between rows measured in the same run.',
+    '',
+    ...(incomplete.length > 0
+      ? [
+          `${h}# Missing`,
+          '',
+          `${incomplete.length} suite(s) lack kept results: ${incomplete.map((i) => i.suite).join(', ')}. ` +
+            'Where part of a suite is complete (some backbones, rates or seeds), that part is reported and its verdicts are marked partial; the rest of the suite is absent below.',
+          '',
+          ...incomplete.map((i) => `- ${i.firstMissing}${i.partial !== undefined ? ` (reported: ${i.partial})` : ' (nothing reported)'}`),
+          '',
+        ]
+      : []),
+    `${h}# Cost`,
+    '',
+    ...costTable(options, run),
+    '',
+    `${h}# Claims`,
+    '',
+    markdownTable({ title: 'Verdicts', columns: ['claim', 'statement', 'criterion', 'measured', 'verdict'], rows: claims.map((c) => [String(c.claim), c.statement, c.criterion, c.measured, c.verdict]) }),
+    '',
+    `${h}## Reading`,
+    '',
+    ...reading(claims),
+    '',
+    ...reports.flatMap((r) => [suiteMarkdown({ ...r, claims: [] }, plotLink, level + 1), ...(r.suite === 'speed' ? [webgpuDeviceLine] : [])]),
+  ];
+}
+
+function writeResults(options: BenchOptions, runs: readonly SizeRun[]): void {
+  const file = options.resultsFile!;
+  const plotsRoot = options.plotsDir ?? join(dirname(file), 'docs', 'results');
+  // One plot folder per size when the file has several, so equal plot names do not collide.
+  const plotsDirOf = (run: SizeRun): string => (runs.length > 1 ? join(plotsRoot, run.size.name) : plotsRoot);
+  for (const run of runs) {
+    const dir = plotsDirOf(run);
+    mkdirSync(dir, { recursive: true });
+    for (const report of run.reports) for (const plot of report.plots) copyFileSync(join(run.outDir, report.suite, plot.file), join(dir, plot.file));
+  }
+  const machine = machineInfo(options.backend);
+  const several = runs.length > 1;
   const lines = [
-    '# GQ-TS results: the paper\'s claims at small scale',
+    `# GQ-TS results: the paper's claims${several ? '' : ` at size \`${runs[0]!.size.name}\``}`,
     '',
     options.reportOnly === true
-      ? `Generated by \`gq-bench report\` from the results kept in \`${options.resultsDir ?? options.outDir}\` alone (nothing was trained); do not edit by hand. Regenerate with:`
+      ? `Generated by \`gq-bench report\` from the kept results alone (${runs.map((r) => `\`${r.resultsDir ?? r.outDir}\``).join(', ')}; nothing was trained); do not edit by hand. Regenerate with:`
       : 'Generated by `gq-bench`; do not edit by hand. Regenerate (resumes from the saved results, re-measuring only what is missing) with:',
     '',
     '```',
@@ -229,34 +423,18 @@ function writeResults(options: BenchOptions, size: SizeProfile, reports: readonl
     '',
     `- Commit: ${machine.commit}${machine.dirtyFiles > 0 ? ` with ${machine.dirtyFiles} uncommitted tracked files` : ''}`,
     `- Machine: ${describeMachine(machine)}`,
-    `- Wall time: ${measureSeconds.toFixed(0)} s measuring the ${reports.reduce((a, r) => a + r.results.length, 0)} configurations (summed over the invocations that measured them; this invocation: ${wallSeconds.toFixed(0)} s); ` +
-      `training time recorded in the checkpoints of the ${trained.size} models: ${trainSeconds.toFixed(0)} s (part of the former when a model was trained while measuring)`,
-    `- Configuration: ${sizeSummary(size)}`,
-    '- Timings come from a shared machine and are noisy; every ratio is taken between rows measured in the same run.',
-    '',
-    ...(incomplete.length > 0
+    ...(several
       ? [
-          '## Missing',
+          `- Sizes: ${runs.map((r) => `\`${r.size.name}\` (${datasetLabel(r.size.dataset)}, ${resolveConfig({ arch: 'unet', preset: r.size.unet.preset, model: r.size.unet.model }).imageSize} px)`).join(', ')}`,
           '',
-          `${incomplete.length} suite(s) lack kept results, so their tables and verdicts are absent below: ${incomplete.map((i) => i.suite).join(', ')}.`,
+          claimMatrix(runs),
           '',
-          ...incomplete.map((i) => `- ${i.firstMissing}`),
-          '',
+          ...runs.flatMap((run) => {
+            const dir = plotsDirOf(run);
+            return [`## Size \`${run.size.name}\`: ${datasetLabel(run.size.dataset)}`, '', ...sizeSection(options, run, (f) => relative(dirname(file), join(dir, f)), 3), ''];
+          }),
         ]
-      : []),
-    '## Cost',
-    '',
-    ...costTable(options, size, incomplete),
-    '',
-    '## Claims',
-    '',
-    markdownTable({ title: 'Verdicts', columns: ['claim', 'statement', 'criterion', 'measured', 'verdict'], rows: claims.map((c) => [String(c.claim), c.statement, c.criterion, c.measured, c.verdict]) }),
-    '',
-    '### Reading',
-    '',
-    ...reading(claims),
-    '',
-    ...reports.flatMap((r) => [suiteMarkdown({ ...r, claims: [] }, plotLink, 2), ...(r.suite === 'speed' ? [webgpuDeviceLine] : [])]),
+      : sizeSection(options, runs[0]!, (f) => relative(dirname(file), join(plotsDirOf(runs[0]!), f)), 2)),
   ];
   writeText(file, `${lines.join('\n').trimEnd()}\n`);
 }

@@ -7,7 +7,7 @@ import type { BackendName } from '@gq/runtime';
 import { runBench } from './bench.js';
 import { BenchError } from './errors.js';
 import { suiteNames } from './report.js';
-import { sizeProfile, sizes, type SizeOverrides } from './sizes.js';
+import { sizes, type SizeOverrides } from './sizes.js';
 
 /** This app's version, from its package.json. */
 const { version } = createRequire(import.meta.url)('../package.json') as { version: string };
@@ -27,9 +27,9 @@ const program = new Command('gq-bench')
   )
   .argument('[suites...]', "suites to run (default: all), or 'report' followed by suites")
   .option('--quick', 'the CI smoke size (same as --size quick)', false)
-  .option('--size <name>', `${Object.keys(sizes).join(' | ')}`, 'full')
-  .option('--out <dir>', 'reports and training runs with their checkpoints (default runs/bench-<size>)')
-  .option('--results-dir <dir>', 'where each configuration\'s result is kept as <dir>/<suite>/<key>.json, to be committed (default results/<size>)')
+  .option('--size <name>', `${Object.keys(sizes).join(' | ')}; report mode takes several, comma-separated (one section each)`, 'full')
+  .option('--out <dir>', 'reports and training runs with their checkpoints; <size> in it stands for the size\'s name (default runs/bench-<size>)')
+  .option('--results-dir <dir>', 'where each configuration\'s result is kept as <dir>/<suite>/<key>.json, to be committed; <size> in it stands for the size\'s name (default results/<size>)')
   .option('--workers <n>', 'data-parallel worker threads for training', number, 2)
   .option('--backend <name>', 'training and evaluation backend', 'wasm')
   .option('--steps <n>', 'override the size\'s optimiser steps per configuration', number)
@@ -64,9 +64,10 @@ const program = new Command('gq-bench')
       size,
       reportOnly,
       // Results are kept per size (its name records any override), beside the code that measured them.
-      resultsDir: (options.resultsDir as string | undefined) ?? join('results', sizeProfile(size, overrides).name),
+      // '<size>' stands for each size's name (report mode takes several sizes, comma-separated).
+      resultsDir: (options.resultsDir as string | undefined) ?? join('results', '<size>'),
       overrides,
-      outDir: (options.out as string | undefined) ?? `runs/bench-${size}`,
+      outDir: (options.out as string | undefined) ?? 'runs/bench-<size>',
       workers: options.workers as number,
       backend: options.backend as BackendName,
       quiet: options.quiet as boolean,

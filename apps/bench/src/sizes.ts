@@ -2,6 +2,7 @@ import type { BackendName } from '@gq/runtime';
 import type { UnetConfig } from '@gq/vae-unet';
 import type { VitConfig } from '@gq/vae-vit';
 import { BenchError } from './errors.js';
+import type { SuiteName } from './report.js';
 
 export type Arch = 'unet' | 'vit';
 
@@ -47,6 +48,11 @@ export interface SizeProfile {
   readonly tokenBridgeBits: number;
   /** Training seeds of every quality cell (rd, tdc, tokenbridge; beta and seeds reuse rd's models). */
   readonly seeds: number;
+  /**
+   * The suites this size runs, where it runs only some (e.g. a second dataset that repeats the
+   * quality suites): 'all' and the report mean these; a suite named outside them is refused.
+   */
+  readonly suites?: readonly SuiteName[];
   /** tdc-speed: TDC update factors γ, each trained once and evaluated after each step count (ascending). */
   readonly tdcSpeed: { readonly factors: readonly number[]; readonly steps: readonly number[] };
   readonly speed: {
@@ -181,7 +187,7 @@ export const sizes: Readonly<Record<string, SizeProfile>> = {
     speed: smallSpeed,
   },
   medium,
-  'medium-photos': { ...medium, name: 'medium-photos', dataset: 'photos' },
+  'medium-photos': { ...medium, name: 'medium-photos', dataset: 'photos', suites: ['rd', 'tdc'] },
   full: {
     name: 'full',
     dataset: 'sample',
@@ -226,6 +232,13 @@ export interface SizeOverrides {
   readonly testImages?: number;
   readonly dataset?: string;
   readonly learningRate?: number;
+}
+
+/** A reader's name for a size's dataset ('sample' is the bundled Fashion-MNIST sample). */
+export function datasetLabel(dataset: string): string {
+  if (dataset === 'sample') return 'Fashion-MNIST (bundled sample)';
+  if (dataset.startsWith('photos')) return 'natural photos';
+  return dataset;
 }
 
 export function sizeProfile(name: string, overrides: SizeOverrides = {}): SizeProfile {

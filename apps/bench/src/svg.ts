@@ -4,6 +4,11 @@ import { BenchError } from './errors.js';
 export interface Series {
   readonly name: string;
   readonly points: readonly (readonly [number, number])[];
+  /**
+   * Error half-widths in y, one per point (e.g. the standard deviation over seeds): drawn as a
+   * vertical bar y ± e with caps. A point with 0 or no entry gets no bar.
+   */
+  readonly errors?: readonly number[];
   /** Dashed stroke, e.g. for a theoretical bound beside measured values. */
   readonly dashed?: boolean;
 }
@@ -115,18 +120,26 @@ function span(values: number[]): [number, number] {
 /** An SVG line plot with axes, ticks, grid lines and a legend. Points must be finite. */
 export function linePlot(plot: LinePlot): string {
   const logY = plot.logY === true;
-  const usable = plot.series.map((s) => ({
-    ...s,
-    points: s.points.filter(([x, y]) => {
-      if (!Number.isFinite(x) || !Number.isFinite(y)) throw new BenchError('bad-plot', `linePlot '${plot.title}': points must be finite, got (${x}, ${y}) in '${s.name}'`);
-      return !logY || y > 0;
-    }),
-  }));
+  const usable = plot.series.map((s) => {
+    if (s.errors !== undefined && s.errors.length !== s.points.length) {
+      throw new BenchError('bad-plot', `linePlot '${plot.title}': series '${s.name}' has ${s.errors.length} errors for ${s.points.length} points`);
+    }
+    const kept = s.points
+      .map((point, i) => ({ point, error: s.errors?.[i] ?? 0 }))
+      .filter(({ point: [x, y], error }) => {
+        if (!Number.isFinite(x) || !Number.isFinite(y)) throw new BenchError('bad-plot', `linePlot '${plot.title}': points must be finite, got (${x}, ${y}) in '${s.name}'`);
+        if (!Number.isFinite(error) || error < 0) throw new BenchError('bad-plot', `linePlot '${plot.title}': errors must be finite and ≥ 0, got ${error} in '${s.name}'`);
+        return !logY || y > 0;
+      });
+    return { ...s, points: kept.map((k) => k.point), errors: kept.map((k) => k.error) };
+  });
   const all = usable.flatMap((s) => s.points);
   if (all.length === 0) throw new BenchError('bad-plot', `linePlot '${plot.title}': needs at least one point`);
   const ty = (y: number): number => (logY ? Math.log10(y) : y);
+  // Error bars stay inside the plot: the y range covers y ± e (on a log axis only the part above 0).
+  const yExtent = usable.flatMap((s) => s.points.flatMap(([, y], i) => [y - s.errors[i]!, y + s.errors[i]!].filter((v) => !logY || v > 0)));
   const [x0, x1] = span(all.map(([x]) => x));
-  const [y0, y1] = span(all.map(([, y]) => ty(y)));
+  const [y0, y1] = span(yExtent.map(ty));
   const sx = (x: number): number => MARGIN.left + ((x - x0) / (x1 - x0)) * (WIDTH - MARGIN.left - MARGIN.right);
   const sy = (y: number): number => HEIGHT - MARGIN.bottom - ((y - y0) / (y1 - y0)) * (HEIGHT - MARGIN.top - MARGIN.bottom);
   const xTicks = plot.xTicks?.map((t) => ({ at: t.at, label: t.label })) ?? niceTicks(x0, x1).map((at) => ({ at, label: formatTick(at) }));
@@ -142,6 +155,15 @@ export function linePlot(plot: LinePlot): string {
     if (coords.length > 1) {
       body.push(`<polyline points="${coords.join(' ')}" fill="none" stroke="${colour}" stroke-width="2"${s.dashed === true ? ' stroke-dasharray="5,3"' : ''}/>`);
     }
+    s.points.forEach(([x, y], j) => {
+      const e = s.errors[j]!;
+      if (e <= 0) return;
+      const cx = sx(x).toFixed(1);
+      const top = sy(ty(y + e)).toFixed(1);
+      const bottom = sy(ty(logY ? Math.max(y - e, 10 ** y0) : y - e)).toFixed(1);
+      const cap = (at: string) => `<line x1="${(sx(x) - 4).toFixed(1)}" y1="${at}" x2="${(sx(x) + 4).toFixed(1)}" y2="${at}" stroke="${colour}" stroke-width="1.5"/>`;
+      body.push(`<line class="error-bar" x1="${cx}" y1="${top}" x2="${cx}" y2="${bottom}" stroke="${colour}" stroke-width="1.5"/>`, cap(top), cap(bottom));
+    });
     if (s.dashed !== true) for (const c of coords) body.push(`<circle cx="${c.split(',')[0]}" cy="${c.split(',')[1]}" r="3" fill="${colour}"/>`);
   });
   body.push(...legend(plot.series));

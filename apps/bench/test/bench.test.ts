@@ -144,10 +144,69 @@ describe('gq-bench --quick, every suite', () => {
     const md = readFileSync(resultsFile, 'utf8');
     expect(md).toContain('## Missing');
     expect(md).toMatch(/k-sweep: no kept result for configuration .*-k1-3/);
-    expect(md).toMatch(/\| k-sweep \| 1 \| 0 \| 2 \| 1 min \| missing \(0 results kept\) \|/);
+    expect(md).toMatch(/\| k-sweep \| 1 \| 0 \| 2 \| 1 min \| missing \(0 results kept; 1 model\(s\) to train, 1 min\) \|/);
     expect(md).toMatch(/\| rd \| 10 \| 10 \| 40 \| \d+ min \| complete \|/);
     rmSync(reportOut, { recursive: true });
   }, 120_000);
+
+  it('report mode reports the complete part of an incomplete suite, marks its verdicts partial, and takes several sizes', async () => {
+    const results = mkdtempSync(join(tmpdir(), 'gq-results-'));
+    for (const suite of suiteNames) cpSync(join(out, suite, 'configs'), join(results, suite), { recursive: true });
+    // The ViT's seed-1 rd model is missing: the largest complete part is the UNet with both seeds.
+    const vitSeed1 = readdirSync(join(results, 'rd')).filter((f) => f.startsWith('vit-') && /-s1-/.test(f));
+    expect(vitSeed1.length).toBeGreaterThan(0);
+    for (const f of vitSeed1) rmSync(join(results, 'rd', f));
+    const reportOut = mkdtempSync(join(tmpdir(), 'gq-report-'));
+    const resultsFile = join(reportOut, 'RESULTS.md');
+    // Results per size under one folder ('<size>' stands for each size's name): quick's are partial, small has none.
+    const sizesDir = mkdtempSync(join(tmpdir(), 'gq-sizes-'));
+    cpSync(results, join(sizesDir, 'quick'), { recursive: true });
+    const reports = await runBench({
+      suites: ['rd', 'tdc'],
+      size: 'quick,small',
+      outDir: join(reportOut, '<size>'),
+      resultsDir: join(sizesDir, '<size>'),
+      reportOnly: true,
+      resultsFile,
+      workers: 1,
+      backend: 'wasm',
+      quiet: true,
+      command: 'gq-bench report rd tdc --size quick,small',
+      log: () => undefined,
+    });
+    expect(reports.map((r) => `${r.suite}@${r.size}`)).toEqual(['rd@quick', 'tdc@quick']);
+    const rd = reports[0]!;
+    expect(rd.notes[0]).toBe('Partial: the kept results cover unet only (of unet + vit); the tables and verdicts use that part alone.');
+    expect((rd.results as { arch: string; seed: number }[]).map((r) => `${r.arch}${r.seed}`).sort()).toEqual(['unet0', 'unet0', 'unet0', 'unet0', 'unet0', 'unet1', 'unet1', 'unet1', 'unet1', 'unet1']);
+    for (const claim of rd.claims) expect(claim.measured.startsWith('[partial: unet only (of unet + vit)] ')).toBe(true);
+    const md = readFileSync(resultsFile, 'utf8');
+    expect(md).toContain('## Size `quick`: Fashion-MNIST (bundled sample)');
+    expect(md).toContain('## Size `small`: Fashion-MNIST (bundled sample)');
+    // The verdict matrix: rd's claims partial at quick, not measured at small.
+    expect(md).toMatch(/\| 9 \| [^|]+ \| (reproduces|does not reproduce|inconclusive) \(partial\) \| not measured \|/);
+    // rd at quick trains 20 models; 15 are kept, and the five missing ViT models are costed.
+    expect(md).toMatch(/\| rd \| 10 \| 10 \| 40 \| [^|]+ \| missing \(15 results kept; 5 model\(s\) to train, [^)]+\); reported: unet only \(of unet \+ vit\) \|/);
+    expect(md).toContain('(reported: unet only (of unet + vit))');
+    // Plots go to one folder per size.
+    expect(existsSync(join(reportOut, 'docs', 'results', 'quick', 'rd-unet.svg'))).toBe(true);
+    rmSync(reportOut, { recursive: true });
+    rmSync(sizesDir, { recursive: true });
+    // A size that runs only some suites leaves the others out, and refuses a run of those alone.
+    const photos = { outDir: join(tmpdir(), 'gq-none-<size>'), resultsDir: join(tmpdir(), 'gq-none-<size>'), reportOnly: true, workers: 1, backend: 'wasm' as const, quiet: true, command: 'test', log: () => undefined };
+    await expect(runBench({ ...photos, suites: ['k-sweep'], size: 'medium-photos' })).rejects.toThrow(/size 'medium-photos' runs only the suites rd, tdc, got k-sweep/);
+  }, 120_000);
+
+  it('plots error bars of y ± e inside the plot range', () => {
+    const svg = linePlot({ title: 't', xLabel: 'x', yLabel: 'y', series: [{ name: 'a', points: [[0, 10], [1, 20]], errors: [5, 0] }] });
+    const bars = [...svg.matchAll(/<line class="error-bar" x1="([\d.]+)" y1="([\d.]+)" x2="[\d.]+" y2="([\d.]+)"/g)].map((m) => m.slice(1).map(Number));
+    // One bar (the second point has none); the y range [5, 20] padded 5 % puts 5 and 15 at these pixels.
+    expect(bars).toHaveLength(1);
+    const sy = (y: number) => 400 - 56 - ((y - (5 - 0.75)) / (15 * 1.1)) * (400 - 40 - 56);
+    expect(bars[0]![1]).toBeCloseTo(sy(15), 0);
+    expect(bars[0]![2]).toBeCloseTo(sy(5), 0);
+    expect(() => linePlot({ title: 't', xLabel: 'x', yLabel: 'y', series: [{ name: 'a', points: [[0, 1]], errors: [1, 2] }] })).toThrow(/has 2 errors for 1 points/);
+    expect(() => linePlot({ title: 't', xLabel: 'x', yLabel: 'y', series: [{ name: 'a', points: [[0, 1]], errors: [-1] }] })).toThrow(/errors must be finite and ≥ 0, got -1/);
+  });
 
   it('counts the models each suite trains as the suites walk the grid', () => {
     const quick = sizeProfile('quick');

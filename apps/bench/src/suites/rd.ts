@@ -1,7 +1,7 @@
 import { describeBottleneck, methodSpec, type Method } from '@gq/training';
 import type { ClaimCheck, Table } from '../report.js';
 import { benchConfig, runId, seedsOf, withEvaluation, type BenchContext, type TrainingRecord } from '../runs.js';
-import type { Arch } from '../sizes.js';
+import { datasetLabel, type Arch } from '../sizes.js';
 import { compare, formatSummary, summarize, verdictOf, type SeedSummary } from '../stats.js';
 import { SuiteRun, type SuiteOutput } from '../suite.js';
 import { barPlot, linePlot } from '../svg.js';
@@ -198,13 +198,13 @@ export async function rdSuite(ctx: BenchContext): Promise<SuiteOutput> {
   for (const arch of ctx.size.rdArchs) {
     const file = `rd-${arch}.svg`;
     svgs[file] = linePlot({
-      title: `Rate–distortion, ${arch === 'unet' ? 'UNet' : 'ViT'} (${ctx.size.name}, mean of ${ctx.size.seeds} seed(s))`,
+      title: `Rate–distortion, ${arch === 'unet' ? 'UNet' : 'ViT'}, ${datasetLabel(ctx.size.dataset)} (${ctx.size.name}; mean ± sd over ${ctx.size.seeds} seed(s))`,
       xLabel: 'bits per pixel',
       yLabel: 'PSNR (dB)',
-      series: rdMethods.map((method) => ({
-        name: methodSpec(method).shortLabel,
-        points: cells.filter((c) => c.arch === arch && c.method === method).map((c) => [c.bpp, c.psnr.mean] as const),
-      })),
+      series: rdMethods.map((method) => {
+        const own = cells.filter((c) => c.arch === arch && c.method === method);
+        return { name: methodSpec(method).shortLabel, points: own.map((c) => [c.bpp, c.psnr.mean] as const), errors: own.map((c) => c.psnr.sd) };
+      }),
     });
     plots.push({ file, title: `Rate–distortion, ${arch}` });
   }
