@@ -187,6 +187,37 @@ async function twoWorkers(name: BenchModelName, rows: Row[]): Promise<void> {
   }
 }
 
+/**
+ * PyTorch 2.13 (CPU) on a quiet 2-core machine of the development machine's kind: the same
+ * encoder/decoder architectures and parameter counts, batch 32 of 32×32 RGB, mean L1 + 0.1·KL,
+ * Adam; [1 thread, 2 threads]. Train in ms/step, encode/decode in images/s.
+ */
+const pytorch: Partial<Record<BenchModelName, Record<'train' | 'encode' | 'decode', readonly [number, number]>>> = {
+  'unet-tiny32': { train: [230, 136], encode: [1606, 2679], decode: [574, 1037] },
+  'unet-cpu32': { train: [497, 284], encode: [799, 1448], decode: [271, 504] },
+};
+
+/** This engine against PyTorch with the targets: a train step within 2× PyTorch's time, encode/decode at ≥ 0.5× its images/s. */
+function pytorchTable(rows: readonly Row[]): string[] {
+  const lines = [
+    '\nAgainst PyTorch 2.13 CPU (same architectures, batch 32; 1 thread vs 1 thread, 2 workers vs 2 threads). Target: train ≤ 2× PyTorch\'s ms, encode/decode ≥ 0.5× its images/s.',
+    '| model | work | this engine | PyTorch | PyTorch / this | target met |',
+    '|---|---|---:|---:|---:|---|',
+  ];
+  for (const row of rows) {
+    const reference = pytorch[row.model as BenchModelName];
+    if (reference === undefined) continue;
+    const kind = row.work.split(',')[0]!.startsWith('train') ? 'train' : row.work.startsWith('encode') ? 'encode' : 'decode';
+    const value = reference[kind][row.work.includes('1 thread') ? 0 : 1];
+    const ours = row.values.fused;
+    // Ratio of speeds (PyTorch's speed / ours): > 1 means PyTorch is faster.
+    const slower = row.unit === 'ms' ? ours / value : value / ((batch * 1000) / ours);
+    const met = row.unit === 'ms' ? ours <= 2 * value : (batch * 1000) / ours >= 0.5 * value;
+    lines.push(`| ${row.model} | ${row.work} | ${formatValue(row, ours)} | ${row.unit === 'ms' ? `${value} ms` : `${value} img/s`} | ${slower.toFixed(2)}× | ${met ? 'yes' : 'no'} |`);
+  }
+  return lines;
+}
+
 function formatValue(row: Row, ms: number): string {
   return row.unit === 'ms' ? `${ms.toFixed(0)} ms` : `${((batch * 1000) / ms).toFixed(0)} img/s`;
 }
@@ -214,6 +245,7 @@ async function main(): Promise<void> {
       `| ${row.model} | ${row.work} | ${formatValue(row, values.fused)} | ${formatValue(row, values.composed)} | ${(values.composed / values.fused).toFixed(2)}× |`,
     );
   }
+  if (workers > 1) for (const line of pytorchTable(rows)) console.log(line);
   for (const p of profiles) console.log(p);
 }
 

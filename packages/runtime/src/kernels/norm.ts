@@ -1,6 +1,6 @@
 import type { TensorInfo } from '@tensorflow/tfjs-core';
 import type { NormKernelAttrs } from '@gq/nn/internal';
-import { normSimdFor } from './norm-simd.js';
+import { normSimdFor, type NormSimd } from './norm-simd.js';
 import type { WasmBackendLike } from './wasm-ops.js';
 
 /*
@@ -13,6 +13,11 @@ import type { WasmBackendLike } from './wasm-ops.js';
  * Each `outer` slice is [inner, C] row-major. The passes run as 128-bit SIMD WebAssembly
  * (`norm-simd.ts`) when C is a multiple of 4, the slices have several rows and the backend's
  * memory is reachable; otherwise as plain loops over the same heap.
+ *
+ * LayerNorm's slices are single rows ([N, 1, C], one group): there a JS loop per slice would pay
+ * a call and a handful of float64 vectors for every C values, so with C a multiple of 4 the whole
+ * tensor goes through one SIMD call each way (`layerNormRows*`), with the row statistics summed in
+ * float64 in the wasm and x̂ = (x − μ)·r formed in float32 as the composite forms it.
  */
 
 type Float32View = Float32Array;
@@ -24,7 +29,7 @@ function view(backend: WasmBackendLike, info: TensorInfo): Float32View {
 /** Rows per float32 accumulation block on the SIMD path before the sums move to float64. */
 const blockRows = 64;
 
-/** Fewest rows per slice for the SIMD path (LayerNorm's one-row slices stay in plain loops). */
+/** Fewest rows per slice for the per-slice SIMD path (one-row LayerNorm slices go to `rowsPath` instead, or plain loops for odd C). */
 const simdMinRows = 8;
 
 /** The tfjs wasm backend's emscripten module, as far as these kernels look into it. */
@@ -187,6 +192,21 @@ function simdLoops(backend: WasmBackendLike, memory: WebAssembly.Memory, channel
   };
 }
 
+/** Whether the one-row-slice (LayerNorm) path fits the shape: one row per slice, one group, C a positive multiple of 4. */
+function rowsShape(inner: number, groups: number, channels: number): boolean {
+  return inner === 1 && groups === 1 && channels > 0 && channels % 4 === 0;
+}
+
+/**
+ * The SIMD functions for the one-row-slice path (shape checked by `rowsShape`), or undefined where
+ * the backend's heap is out of reach; `heap`, a view taken after the kernel's last allocation,
+ * proves the memory found is the heap the tensors live in.
+ */
+function rowsPath(backend: WasmBackendLike, heap: Float32View): NormSimd | undefined {
+  const memory = heapMemory(backend);
+  return memory !== undefined && memory.buffer === heap.buffer ? normSimdFor(memory) : undefined;
+}
+
 /** SIMD loops where they apply, else plain ones. Call after every makeOutput of the kernel. */
 function sliceLoops(backend: WasmBackendLike, heap: Float32View, channels: number, rows: number): SliceLoops {
   const memory = heapMemory(backend);
@@ -228,6 +248,14 @@ export function normForward(backend: WasmBackendLike, x: TensorInfo, gamma: Tens
   const meanOut = backend.makeOutput([outer, groups], 'float32');
   const rstdOut = backend.makeOutput([outer, groups], 'float32');
   const heapView = backend.typedArrayFromHeap(y) as Float32View;
+  const rows = rowsShape(inner, groups, channels) ? rowsPath(backend, heapView) : undefined;
+  if (rows !== undefined) {
+    const byteOffset = (info: TensorInfo): number => backend.typedArrayFromHeap(info).byteOffset;
+    (activation === 'silu' ? rows.layerNormRowsSilu : rows.layerNormRows)(
+      byteOffset(x), byteOffset(y), outer, 4 * channels, byteOffset(gamma), byteOffset(beta), byteOffset(meanOut), byteOffset(rstdOut), eps,
+    );
+    return [y, meanOut, rstdOut];
+  }
   const loops = sliceLoops(backend, new Float32Array(heapView.buffer), channels, inner);
   // Views are taken after every allocation: one may grow (and detach) the wasm heap.
   const xBase = offsetOf(backend, x);
@@ -285,6 +313,14 @@ export function normBackward(
   const dx = backend.makeOutput([...inputs.x.shape], 'float32');
   const dGammaOut = backend.makeOutput([channels], 'float32');
   const dBetaOut = backend.makeOutput([channels], 'float32');
+  if (rowsShape(inner, groups, channels)) {
+    const rows = rowsBackward(backend, inputs, dx, activation === 'silu');
+    if (rows !== undefined) {
+      (backend.typedArrayFromHeap(dGammaOut) as Float32View).set(rows.dGamma);
+      (backend.typedArrayFromHeap(dBetaOut) as Float32View).set(rows.dBeta);
+      return [dx, dGammaOut, dBetaOut];
+    }
+  }
   const heapView = backend.typedArrayFromHeap(dx) as Float32View;
   const loops = sliceLoops(backend, new Float32Array(heapView.buffer), channels, inner);
   const dyBase = offsetOf(backend, inputs.dy);
@@ -345,6 +381,41 @@ export function normBackward(
   (backend.typedArrayFromHeap(dGammaOut) as Float32View).set(dGamma);
   (backend.typedArrayFromHeap(dBetaOut) as Float32View).set(dBeta);
   return [dx, dGammaOut, dBetaOut];
+}
+
+/**
+ * `normBackward` for one-row slices with one group (`rowsShape`) in a single SIMD call, or
+ * undefined where the heap is out of reach. Float32 column blocks [C] and float64 sums [C] for
+ * dγ and dβ live in a scratch buffer of the backend heap; the float64 half starts 8-byte aligned
+ * so that JS can read it as a Float64Array.
+ */
+function rowsBackward(
+  backend: WasmBackendLike,
+  { dy, x, gamma, beta, mean, rstd }: { dy: TensorInfo; x: TensorInfo; gamma: TensorInfo; beta: TensorInfo; mean: TensorInfo; rstd: TensorInfo },
+  dx: TensorInfo,
+  useSilu: boolean,
+): { dGamma: Float64Array; dBeta: Float64Array } | undefined {
+  const [rowCount, , channels] = x.shape as [number, number, number];
+  // 2C float32 block sums, up to 1 float of padding, 2C float64 sums (4C floats).
+  const scratch = backend.makeOutput([6 * channels + 1], 'float32');
+  try {
+    const scratchView = backend.typedArrayFromHeap(scratch) as Float32View;
+    const simd = rowsPath(backend, scratchView);
+    if (simd === undefined) return undefined;
+    const byteOffset = (info: TensorInfo): number => backend.typedArrayFromHeap(info).byteOffset;
+    const blocks = scratchView.byteOffset;
+    const sums = (blocks + 8 * channels + 7) & ~7;
+    const sumView = new Float64Array(scratchView.buffer, sums, 2 * channels);
+    new Float32Array(scratchView.buffer, blocks, 2 * channels).fill(0);
+    sumView.fill(0);
+    (useSilu ? simd.layerNormRowsGradSilu : simd.layerNormRowsGrad)(
+      byteOffset(dy), byteOffset(x), byteOffset(dx), rowCount, 4 * channels, byteOffset(gamma), byteOffset(beta), byteOffset(mean), byteOffset(rstd),
+      blockRows, blocks, blocks + 4 * channels, sums, sums + 8 * channels,
+    );
+    return { dBeta: sumView.slice(0, channels), dGamma: sumView.slice(channels) };
+  } finally {
+    backend.disposeData(scratch.dataId);
+  }
 }
 
 /** Nearest ×2 upsampling of [B, H, W, C] to [B, 2H, 2W, C]: each input row written to two output rows, each pixel twice. */
