@@ -158,11 +158,12 @@ async function runSize(options: BenchOptions, sizeName: string): Promise<SizeRun
 /** Suites whose grid walks the rd backbones and bit rates (the others walk seeds only, or neither). */
 const gridSuites: ReadonlySet<SuiteName> = new Set(['rd', 'beta', 'seeds']);
 
-/** Part of a size's grid: some of its rd backbones and rates, and its first `seeds` seeds. */
+/** Part of a size's grid: some of its rd backbones and rates, its first `seeds` seeds, and tdc-speed's first step counts. */
 interface Restriction {
   readonly archs: readonly Arch[];
   readonly bits: readonly number[];
   readonly seeds: number;
+  readonly speedSteps: readonly number[];
 }
 
 function subsets<T>(items: readonly T[]): T[][] {
@@ -173,17 +174,22 @@ function subsets<T>(items: readonly T[]): T[][] {
 
 /**
  * The restrictions of `size` a partial report tries for `suite`, largest first (configurations,
- * then seeds): every sub-grid of backbones × rates for the grid suites, and fewer seeds for all.
+ * then seeds): every sub-grid of backbones × rates for the grid suites, fewer seeds for all, and
+ * for tdc-speed its shorter step counts (each γ's run continues through them in order).
  */
 function restrictions(suite: SuiteName, size: SizeProfile): Restriction[] {
   const grid = gridSuites.has(suite);
   const archSets = grid ? subsets(size.rdArchs) : [[...size.rdArchs]];
   const bitSets = grid ? subsets(size.rdBits) : [[...size.rdBits]];
+  const ascending = [...size.tdcSpeed.steps].sort((a, b) => a - b);
+  const stepSets = suite === 'tdc-speed' ? ascending.map((_, i) => ascending.slice(0, i + 1)) : [ascending];
   const out: Restriction[] = [];
-  for (const archs of archSets) for (const bits of bitSets) for (let seeds = size.seeds; seeds >= 1; seeds--) out.push({ archs, bits, seeds });
-  const weight = (r: Restriction) => r.archs.length * r.bits.length * r.seeds;
+  for (const archs of archSets) {
+    for (const bits of bitSets) for (const speedSteps of stepSets) for (let seeds = size.seeds; seeds >= 1; seeds--) out.push({ archs, bits, seeds, speedSteps });
+  }
+  const weight = (r: Restriction) => r.archs.length * r.bits.length * r.seeds * r.speedSteps.length;
   return out
-    .filter((r) => r.archs.length < size.rdArchs.length || r.bits.length < size.rdBits.length || r.seeds < size.seeds)
+    .filter((r) => r.archs.length < size.rdArchs.length || r.bits.length < size.rdBits.length || r.seeds < size.seeds || r.speedSteps.length < ascending.length)
     .sort((a, b) => weight(b) - weight(a) || b.seeds - a.seeds);
 }
 
@@ -193,6 +199,7 @@ function describeRestriction(suite: SuiteName, r: Restriction, size: SizeProfile
   if (gridSuites.has(suite) && r.archs.length < size.rdArchs.length) parts.push(`${r.archs.join(' + ')} only (of ${size.rdArchs.join(' + ')})`);
   if (gridSuites.has(suite) && r.bits.length < size.rdBits.length) parts.push(`${r.bits.join(', ')} bits only (of ${size.rdBits.join(', ')})`);
   if (r.seeds < size.seeds) parts.push(`seeds 0–${r.seeds - 1} only (of ${size.seeds})`);
+  if (r.speedSteps.length < size.tdcSpeed.steps.length) parts.push(`${r.speedSteps.join(', ')} steps only (of ${size.tdcSpeed.steps.join(', ')})`);
   return parts.join(', ');
 }
 
@@ -203,7 +210,7 @@ function describeRestriction(suite: SuiteName, r: Restriction, size: SizeProfile
  */
 async function partialReport(suite: SuiteName, ctx: BenchContext): Promise<{ report: SuiteReport; svgs: Readonly<Record<string, string>>; description: string } | undefined> {
   for (const r of restrictions(suite, ctx.size)) {
-    const size: SizeProfile = { ...ctx.size, rdArchs: r.archs, rdBits: r.bits, seeds: r.seeds };
+    const size: SizeProfile = { ...ctx.size, rdArchs: r.archs, rdBits: r.bits, seeds: r.seeds, tdcSpeed: { ...ctx.size.tdcSpeed, steps: r.speedSteps } };
     try {
       const { report, svgs } = await suites[suite]({ ...ctx, size, log: () => undefined });
       const description = describeRestriction(suite, r, ctx.size);
@@ -267,7 +274,8 @@ function keptStepSeconds(run: SizeRun): StepSeconds {
  * that backbone (result keys start with the backbone), with the same steps per model.
  */
 function remainingCost(cost: SuiteCost, kept: readonly string[]): SuiteCost {
-  const left = (arch: Arch): number => Math.max(0, cost.models[arch] - kept.filter((k) => k.startsWith(`${arch}-`)).length);
+  const perModel = cost.resultsPerModel ?? 1;
+  const left = (arch: Arch): number => Math.max(0, cost.models[arch] - kept.filter((k) => k.startsWith(`${arch}-`)).length / perModel);
   const steps = (arch: Arch): number => (cost.models[arch] === 0 ? 0 : (left(arch) * cost.steps[arch]) / cost.models[arch]);
   return { suite: cost.suite, models: { unet: left('unet'), vit: left('vit') }, steps: { unet: steps('unet'), vit: steps('vit') } };
 }
@@ -286,7 +294,7 @@ function costTable(options: BenchOptions, run: SizeRun): string[] {
     const m = missing.get(c.suite);
     if (m === undefined) return options.reportOnly === true ? 'complete' : 'measured';
     const left = remaining.find((r) => r.suite === c.suite)!;
-    const toTrain = c.note === undefined ? `; ${left.models.unet + left.models.vit} model(s) to train, ${hours(estimatedSeconds(left, perStep))}` : '';
+    const toTrain = c.note === undefined ? `; ${Math.ceil(left.models.unet + left.models.vit)} model(s) to train, ${hours(estimatedSeconds(left, perStep))}` : '';
     return `missing (${m.kept.length} results kept${toTrain})${m.partial !== undefined ? `; reported: ${m.partial}` : ''}`;
   };
   return [

@@ -13,6 +13,8 @@ export interface SuiteCost {
   readonly steps: Readonly<Record<Arch, number>>;
   /** What the suite reuses instead of training, or what the estimate leaves out. */
   readonly note?: string;
+  /** Results each model yields (tdc-speed: one per step count of its continued run); default 1. */
+  readonly resultsPerModel?: number;
 }
 
 /**
@@ -33,7 +35,7 @@ export function suiteCosts(size: SizeProfile): SuiteCost[] {
     { suite: 'beta', ...reuse, note: "converts rd's UNet GQ models (retrained only where runs/ lacks them)" },
     { suite: 'seeds', ...reuse, note: "converts rd's UNet GQ models (retrained only where runs/ lacks them)" },
     { suite: 'controller', ...reuse, note: "reads the training logs of tdc's TDC models (retrained only where runs/ lacks them)" },
-    { suite: 'tdc-speed', ...unet(size.tdcSpeed.factors.length, Math.max(...size.tdcSpeed.steps)) },
+    { suite: 'tdc-speed', ...unet(size.tdcSpeed.factors.length, Math.max(...size.tdcSpeed.steps)), resultsPerModel: size.tdcSpeed.steps.length },
     { suite: 'speed', ...reuse, note: 'timings of a few minutes, not estimated' },
   ];
 }

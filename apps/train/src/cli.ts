@@ -1,7 +1,7 @@
 import { createRequire } from 'node:module';
 import { Command, CommanderError, InvalidArgumentError } from 'commander';
 import { BAND_HALF_WIDTH, isGqError } from '@gq/core';
-import { describeBottleneck, evaluateAndExport, methods, rate, REFERENCE_TDC_FACTOR, resolveConfig, trainRun, TrainError } from '@gq/training';
+import { describeBottleneck, evaluateAndExport, methods, rate, DEFAULT_BATCH, DEFAULT_STEPS, REFERENCE_TDC_FACTOR, resolveConfig, trainRun, TrainError } from '@gq/training';
 import { backendNames, type BackendName } from '@gq/runtime';
 
 /** This app's version, from its package.json. */
@@ -38,8 +38,8 @@ const program = new Command('gq-train')
   .option('--codebook <method>', 'GQ codebook: sobol | normal | torch-sobol (the reference implementation\'s table)', 'sobol')
   .option('--tdc-factor <γ>', `TDC multiplier update factor γ (the reference's ${REFERENCE_TDC_FACTOR})`, number, REFERENCE_TDC_FACTOR)
   .option('--tdc-band <α>', 'TDC band half-width α in bits', number, BAND_HALF_WIDTH)
-  .option('--steps <n>', 'optimiser steps', number, 300)
-  .option('--batch <n>', 'global batch size', number, 32)
+  .option('--steps <n>', 'optimiser steps', number, DEFAULT_STEPS)
+  .option('--batch <n>', 'global batch size', number, DEFAULT_BATCH)
   .option('--lr <x>', 'Adam learning rate', number, 1e-3)
   .option('--seed <n>', 'seed of the weights, data order and noise', number, 0)
   .option('--test-images <n>', 'held-out images for evaluation', number, 256)

@@ -5,6 +5,8 @@ export {
   archs,
   resolveConfig,
   REFERENCE_TDC_FACTOR,
+  DEFAULT_BATCH,
+  DEFAULT_STEPS,
   rate,
   describeBottleneck,
   positionsPerImage,
