@@ -15,8 +15,10 @@ import {
 } from '../src/kernels/batched-gemm-simd.js';
 
 /*
- * BatchMatMul on wasm: batched products and every product with a transpose run on the SIMD GEMM of
- * batched-gemm-simd.ts (a transposed A read as stored, a transposed B materialised), checked
+ * BatchMatMul on wasm: batched products, every product with a transpose and batch-1 products whose
+ * output is not narrow with a scalar column tail run on the SIMD GEMM of batched-gemm-simd.ts (a
+ * transposed A read as stored, a transposed B materialised), as does _FusedMatMul's affine case
+ * (bias added by the GEMM), checked
  * against a float64 oracle and, for gradients, against the cpu backend; the four emitted functions
  * (A as rows or transposed, packed or not) also directly, with every tail and block boundary.
  *
@@ -94,6 +96,14 @@ function batchMatMulCalls(): { fast: number; fallback: number } {
   return { fast: s.fastCalls, fallback: s.fallbackCalls };
 }
 
+function fusedMatMulCalls(): { fast: number; fallback: number } {
+  const s = trainingKernelStatus()._FusedMatMul;
+  return { fast: s.fastCalls, fallback: s.fallbackCalls };
+}
+
+/** Whether an untransposed batch-1 product with n output columns takes the SIMD GEMM (the routing rule). */
+const simdColumns = (n: number): boolean => n % 4 === 0 || n >= 16;
+
 /** One product: logical A [...batchA, m, k] · B [...batchB, k, n], passed transposed where asked. */
 interface Case {
   readonly batchA: readonly number[];
@@ -158,6 +168,9 @@ function randomCases(seed: number, extra: number): Case[] {
 /** The four functions of the emitted module. */
 const functionNames = ['gemm', 'gemmPacked', 'gemmTransposedA', 'gemmTransposedAPacked'] as const satisfies readonly (keyof BatchedGemmSimd)[];
 
+/** The same four, adding a bias row. */
+const biasFunctionNames = ['gemmBias', 'gemmPackedBias', 'gemmTransposedABias', 'gemmTransposedAPackedBias'] as const satisfies readonly (keyof BatchedGemmSimd)[];
+
 /** Sizes off and on the 4 × 8 tile grid. */
 const dims = [1, 3, 5, 7, 33, 64] as const;
 
@@ -165,7 +178,7 @@ const dims = [1, 3, 5, 7, 33, 64] as const;
 const sentinel = 12345.5;
 
 /**
- * Run each emitted function on every (m, n, k) with batch 2 and A broadcast (aStep 0), under each
+ * Run each emitted function (plain and with a bias row) on every (m, n, k) with batch 2 and A broadcast (aStep 0), under each
  * [kBlock, nBlock], into an output and a scratch buffer (sized by `scratchBytes`) each followed
  * by 64 sentinels; return the worst error per function against the float64 oracle (infinite on a
  * stray write).
@@ -180,7 +193,8 @@ async function directSweep(
   await tf.setBackend('wasm');
   const backend = tf.backend() as unknown as { typedArrayFromHeap(t: tf.Tensor): Float32Array };
   const at = (t: tf.Tensor): number => backend.typedArrayFromHeap(t).byteOffset;
-  const worst: Record<string, number> = Object.fromEntries(functionNames.map((name) => [name, 0]));
+  const names = [...functionNames, ...biasFunctionNames];
+  const worst: Record<string, number> = Object.fromEntries(names.map((name) => [name, 0]));
   const batch = 2;
   let seed = 900;
   for (const m of ms) {
@@ -189,28 +203,33 @@ async function directSweep(
         const a = normals(seed++, m * k);
         const b = normals(seed++, batch * k * n);
         const expected = oracle(a, b, 1, batch, m, k, n);
+        const biasValues = normals(seed++, n);
+        const expectedBias = expected.map((v, i) => v + biasValues[i % n]!);
+        const bias = tf.tensor1d(biasValues);
         const left = tf.tensor2d(a, [m, k]);
         const leftT = tf.tensor2d(transposed(a, 1, m, k), [k, m]);
         const right = tf.tensor3d(b, [batch, k, n]);
         const out = tf.zeros([batch * m * n + 64]);
         const scratch = tf.zeros([Math.max(...blocks.map(([kb, nb]) => scratchBytes({ rows: 4, vectors: 2 }, k, n, kb, nb))) / 4 + 64]);
         try {
-          for (const name of functionNames) {
+          for (const name of names) {
             const run: GemmFunction = gemm[name];
             const A = name.startsWith('gemmTransposedA') ? leftT : left;
+            const withBias = name.endsWith('Bias');
             for (const [kBlock, nBlock] of blocks) {
-              const bytes = name.endsWith('Packed') ? scratchBytes({ rows: 4, vectors: 2 }, k, n, kBlock, nBlock) : 0;
+              const bytes = name.includes('Packed') ? scratchBytes({ rows: 4, vectors: 2 }, k, n, kBlock, nBlock) : 0;
               backend.typedArrayFromHeap(out).fill(sentinel);
               backend.typedArrayFromHeap(scratch).fill(sentinel);
-              run(at(A), at(right), at(out), batch, 0, 4 * k * n, m, n, k, kBlock, nBlock, at(scratch));
+              // The plain functions get the bias address too: they must ignore it.
+              run(at(A), at(right), at(out), batch, 0, 4 * k * n, m, n, k, kBlock, nBlock, at(scratch), at(bias));
               const values = backend.typedArrayFromHeap(out);
               const stray = values.subarray(batch * m * n).some((x) => x !== sentinel) || backend.typedArrayFromHeap(scratch).subarray(bytes / 4).some((x) => x !== sentinel);
-              const error = stray ? Number.POSITIVE_INFINITY : relativeError(values.subarray(0, batch * m * n), expected);
+              const error = stray ? Number.POSITIVE_INFINITY : relativeError(values.subarray(0, batch * m * n), withBias ? expectedBias : expected);
               worst[name] = Math.max(worst[name]!, error);
             }
           }
         } finally {
-          tf.dispose([left, leftT, right, out, scratch]);
+          tf.dispose([left, leftT, right, out, scratch, bias]);
         }
       }
     }
@@ -297,12 +316,29 @@ describe('batched BatchMatMul on wasm matches a float64 oracle', () => {
     expect(batchMatMulCalls().fast - before.fast).toBe(1);
   });
 
-  it('batch-1 products without transposes keep the XNNPACK path (same results)', async () => {
+  it.each(
+    [
+      [1, 7, 64],
+      [33, 7, 64],
+      [5, 64, 3],
+      [64, 33, 7],
+      [7, 5, 9],
+      [33, 64, 16],
+      [3, 33, 17],
+      [64, 5, 33],
+      [7, 2100, 33],
+      [33, 2100, 520],
+      [65, 300, 1],
+    ].map(([m, k, n], i) => [`[${m},${k}]·[${k},${n}]`, { batchA: i % 3 === 2 ? [1] : [], batchB: i % 3 === 2 ? [1] : [], m: m!, k: k!, n: n!, transposeA: false, transposeB: false }] as const),
+  )('batch-1 without transposes: SIMD GEMM unless narrow with a scalar tail, %s', async (_, c) => {
     const before = batchMatMulCalls();
-    const { error } = await runCase({ batchA: [1], batchB: [], m: 33, k: 7, n: 64, transposeA: false, transposeB: false }, 300);
+    const { error, shape } = await runCase(c, 300);
+    expect(shape).toEqual([...c.batchA, c.m, c.n]);
     expect(error).toBeLessThanOrEqual(tolerance);
-    // No transposes and batch 1: wasm's own kernel on the operands as given.
-    expect(batchMatMulCalls().fallback - before.fallback).toBe(1);
+    const after = batchMatMulCalls();
+    // Narrow outputs with scalar columns: wasm's own kernel on the operands as given.
+    expect(after.fast - before.fast, 'SIMD calls').toBe(simdColumns(c.n) ? 1 : 0);
+    expect(after.fallback - before.fallback, 'fallback calls').toBe(simdColumns(c.n) ? 0 : 1);
   });
 
   it.each(batchOneCases(7, 24).map((c) => [describeCase(c), c] as const))('batch-1 with a transpose, on the SIMD GEMM: %s', async (_, c) => {
@@ -423,6 +459,79 @@ describe('batched BatchMatMul on wasm matches a float64 oracle', () => {
   });
 });
 
+/** One fused product: `Case` plus a bias of n entries (or none) and an activation. */
+interface FusedCase extends Case {
+  readonly bias: boolean;
+  readonly activation: 'linear' | 'relu';
+}
+
+/** tf.fused.matMul of a case on wasm against the float64 oracle (bias and ReLU applied in float64). */
+async function runFusedCase(c: FusedCase, seed: number): Promise<{ error: number; shape: number[] }> {
+  const batchA = size(c.batchA);
+  const batchB = size(c.batchB);
+  const a = normals(seed, batchA * c.m * c.k);
+  const b = normals(seed + 1, batchB * c.k * c.n);
+  const bias = normals(seed + 2, c.n).map((v) => 3 * v);
+  const expected = oracle(a, b, batchA, batchB, c.m, c.k, c.n).map((v, i) => {
+    const y = c.bias ? v + bias[i % c.n]! : v;
+    return c.activation === 'relu' ? Math.max(0, y) : y;
+  });
+  let shape: number[] = [];
+  const [actual] = await on('wasm', () => {
+    const left = c.transposeA ? tf.tensor(transposed(a, batchA, c.m, c.k), [...c.batchA, c.k, c.m]) : tf.tensor(a, [...c.batchA, c.m, c.k]);
+    const right = c.transposeB ? tf.tensor(transposed(b, batchB, c.k, c.n), [...c.batchB, c.n, c.k]) : tf.tensor(b, [...c.batchB, c.k, c.n]);
+    const out = tf.fused.matMul({
+      a: left,
+      b: right,
+      transposeA: c.transposeA,
+      transposeB: c.transposeB,
+      activation: c.activation,
+      ...(c.bias ? { bias: tf.tensor1d(bias) } : {}),
+    });
+    shape = out.shape;
+    return out;
+  });
+  return { error: relativeError(actual!, expected), shape };
+}
+
+describe('_FusedMatMul on wasm (a linear layer forward) matches a float64 oracle', () => {
+  const plain = { batchA: [], batchB: [], transposeA: false, transposeB: false, bias: true, activation: 'linear' } as const;
+  it.each([
+    ['ViT-like [64, 128]·[128, 384] + b', { ...plain, m: 64, k: 128, n: 384 }],
+    ['row, column and K tails [33, 7]·[7, 23] + b', { ...plain, m: 33, k: 7, n: 23 }],
+    ['one row [1, 5]·[5, 64] + b', { ...plain, m: 1, k: 5, n: 64 }],
+    ['K = 2100 crosses K blocks, n = 520 column blocks (packed) + b', { ...plain, m: 7, k: 2100, n: 520 }],
+    ['K = 300 crosses one K block + b', { ...plain, m: 66, k: 300, n: 36 }],
+    ['no bias', { ...plain, m: 33, k: 64, n: 17, bias: false }],
+    ['bias broadcast over a batch [3, 5, 7]·[7, 33] + b', { ...plain, batchA: [3], batchB: [1], m: 5, k: 7, n: 33 }],
+    ['bias over batched B [2, 9, 7]·[2, 7, 20] + b', { ...plain, batchA: [2], batchB: [2], m: 9, k: 7, n: 20 }],
+    ['transposeA [5, 33]ᵀ·[5, 19] + b', { ...plain, m: 33, k: 5, n: 19, transposeA: true }],
+    ['transposeB [33, 300]·[36, 300]ᵀ + b', { ...plain, m: 33, k: 300, n: 36, transposeB: true }],
+    ['both transposed, batched', { ...plain, batchA: [2], batchB: [2], m: 5, k: 33, n: 8, transposeA: true, transposeB: true }],
+  ] as const)('on the SIMD GEMM: %s', async (_, c) => {
+    const before = fusedMatMulCalls();
+    const { error, shape } = await runFusedCase(c, 1000);
+    const batchShape = c.batchA.length >= c.batchB.length ? c.batchA : c.batchB;
+    expect(shape).toEqual([...batchShape, c.m, c.n]);
+    expect(error).toBeLessThanOrEqual(tolerance);
+    const after = fusedMatMulCalls();
+    expect(after.fast - before.fast, 'SIMD calls').toBe(1);
+    expect(after.fallback - before.fallback, 'fallback calls').toBe(0);
+  });
+
+  it.each([
+    ['an activation (ReLU)', { ...plain, m: 33, k: 7, n: 24, activation: 'relu' }],
+    ['a narrow output with scalar columns', { ...plain, m: 33, k: 64, n: 7 }],
+  ] as const)("falls back to wasm's kernel for %s (same results)", async (_, c) => {
+    const before = fusedMatMulCalls();
+    const { error } = await runFusedCase(c, 1100);
+    expect(error).toBeLessThanOrEqual(tolerance);
+    const after = fusedMatMulCalls();
+    expect(after.fast - before.fast, 'SIMD calls').toBe(0);
+    expect(after.fallback - before.fallback, 'fallback calls').toBe(1);
+  });
+});
+
 describe('gradients through batched matMul: tf.grad on wasm matches cpu', () => {
   // A loss that weighs every output differently, so a transposed or shifted gradient cannot pass.
   const weightedSum = (y: tf.Tensor): tf.Scalar => tf.sum(tf.mul(y, tf.sin(tf.reshape(tf.range(0, y.size), y.shape))));
@@ -457,21 +566,23 @@ describe('gradients through batched matMul: tf.grad on wasm matches cpu', () => 
     ['33 tokens, 19 → 23', 33, 19, 23],
     ['2100 tokens (dW crosses K blocks and packs), 7 → 33', 2100, 7, 33],
     ['64 tokens, 64 → 520 (dx crosses column blocks)', 64, 64, 520],
-  ] as const)('a linear layer (fused matMul + bias), %s → dx, dW', async (_, tokens, inFeatures, outFeatures) => {
+  ] as const)('a linear layer (fused matMul + bias), %s → y, dx, dW', async (_, tokens, inFeatures, outFeatures) => {
     const before = batchMatMulCalls();
+    const fusedBefore = fusedMatMulCalls();
     const error = await compare(() => {
       const x = tf.tensor2d(normals(610, tokens * inFeatures), [tokens, inFeatures]);
       const weight = tf.tensor2d(normals(611, inFeatures * outFeatures), [inFeatures, outFeatures]);
       const bias = tf.tensor1d(normals(612, outFeatures));
+      const linear = (a: tf.Tensor, w: tf.Tensor, c: tf.Tensor): tf.Tensor => tf.fused.matMul({ a: a as tf.Tensor2D, b: w as tf.Tensor2D, bias: c });
       // db is wasm's Sum over the tokens, not a product: float32 sums of 2100 terms on two backends
       // differ by ~2e-5 of their scale, so it is left out.
-      return tf
-        .grads((a: tf.Tensor, w: tf.Tensor, c: tf.Tensor) => weightedSum(tf.fused.matMul({ a: a as tf.Tensor2D, b: w as tf.Tensor2D, bias: c })))([x, weight, bias])
-        .slice(0, 2);
+      return [linear(x, weight, bias), ...tf.grads((a: tf.Tensor, w: tf.Tensor, c: tf.Tensor) => weightedSum(linear(a, w, c)))([x, weight, bias]).slice(0, 2)];
     });
     expect(error).toBeLessThanOrEqual(tolerance);
-    // dx = dy·Wᵀ and dW = xᵀ·dy on the SIMD path (the forward is _FusedMatMul, not BatchMatMul).
+    // dx = dy·Wᵀ and dW = xᵀ·dy on the SIMD path; both forwards (y, and inside tf.grads) are
+    // _FusedMatMul on the SIMD GEMM with the bias.
     expect(batchMatMulCalls().fast - before.fast).toBe(2);
+    expect(fusedMatMulCalls().fast - fusedBefore.fast).toBe(2);
   });
 
   it("@gq/nn's attention (4 heads, 64 tokens) → dq, dk, dv", async () => {
@@ -504,6 +615,15 @@ describe('memory', () => {
         tf.matMul(tf.reshape(a, [264, 7]), tf.reshape(a, [264, 7]), true, false),
         tf.matMul(big, big, true, false),
         tf.matMul(big, big, false, true),
+        // Batch 1 without transposes, packed (a 64 × 300 B block outgrows 32 KB), and fused + bias.
+        tf.matMul(big, tf.transpose(big)),
+        tf.fused.matMul({ a: big, b: tf.transpose(big), bias: tf.ones([300]) }),
+        tf.fused.matMul({ a: tf.reshape(a, [264, 7]), b: tf.ones([7, 24]), bias: tf.ones([24]), activation: 'relu' }),
+        ...tf.grads((x: tf.Tensor, w: tf.Tensor, c: tf.Tensor) => tf.sum(tf.fused.matMul({ a: x as tf.Tensor2D, b: w as tf.Tensor2D, bias: c })))([
+          big,
+          tf.ones([64, 40]),
+          tf.ones([40]),
+        ]),
       ]);
       for (const r of results) await r.data();
       tf.dispose(results);

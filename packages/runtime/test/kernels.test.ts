@@ -693,11 +693,13 @@ describe('fused layer kernels: @gq/nn on wasm (one kernel each way) matches its 
     });
   });
 
-  // Products without transposes pass straight through to wasm's kernel.
+  // Batch-1 products without transposes run on the SIMD GEMM unless the output is narrow with a
+  // scalar column tail (n mod 4 ≠ 0 and n < 16), which passes straight through to wasm's kernel.
   it.each([
     [[37, 19], [37, 23], true, false, 'fast'],
     [[19, 37], [23, 37], false, true, 'fast'],
-    [[19, 37], [37, 23], false, false, 'fallback'],
+    [[19, 37], [37, 23], false, false, 'fast'],
+    [[19, 37], [37, 7], false, false, 'fallback'],
     [[37, 19], [23, 37], true, true, 'fast'],
     [[3, 2, 9, 5], [3, 2, 9, 7], true, false, 'fast'],
     [[6, 9, 5], [6, 7, 5], false, true, 'fast'],

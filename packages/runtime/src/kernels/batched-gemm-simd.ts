@@ -48,6 +48,11 @@ import type { WasmBackendLike } from './wasm-ops.js';
  * [128, 64, 32]-sized products: 0.79–0.82 ms unpacked, 0.84–0.93 ms packed), so `gemmCall` packs
  * only when a block of B exceeds 32 KB.
  *
+ * Bias: the `…Bias` functions start each tile's accumulators at bias[column] instead of 0 in the
+ * first K block (out = bias + Σ, summed in order), so a linear layer's y = x·W + b costs no pass
+ * beyond the product (`_FusedMatMul`, see batch-mat-mul.ts). A second pass adding the bias to a
+ * [2048, 384] output would read and write 3 MB again, about 5 % of the product.
+ *
  * Only standard SIMD (f32x4.mul, f32x4.add): relaxed SIMD's fused multiply-add is behind a flag in
  * Node 20.
  */
@@ -77,8 +82,9 @@ export const defaultTile: GemmTile = { rows: 4, vectors: 2 };
  * B[t] ([k, n] row-major) at `b + t·bStep` and out[t] ([m, n]) at `out + t·4·m·n`; a step of 0
  * repeats one matrix for every batch entry (tfjs's broadcast of a batch dimension of 1). The
  * product runs in blocks of `kBlock` steps of k × `nBlock` columns (0 for the whole of k, resp. n);
- * `scratch` is a buffer of `scratchBytes` bytes for the packed operands. `out` must overlap
- * neither operand nor the scratch buffer.
+ * `scratch` is a buffer of `scratchBytes` bytes for the packed operands. `bias` (read by the
+ * `…Bias` functions only, ignored by the others) is the address of n floats added to every row of
+ * every out[t]. `out` must overlap neither operand, the bias nor the scratch buffer.
  */
 export type GemmFunction = (
   a: number,
@@ -93,6 +99,7 @@ export type GemmFunction = (
   kBlock: number,
   nBlock: number,
   scratch: number,
+  bias?: number,
 ) => void;
 
 /** The emitted functions, callable with byte offsets into the backend heap. */
@@ -105,6 +112,11 @@ export interface BatchedGemmSimd {
   readonly gemmTransposedA: GemmFunction;
   /** As `gemmTransposedA`, packing B's blocks and each row block's strip of A into `scratch` first. */
   readonly gemmTransposedAPacked: GemmFunction;
+  /** The four functions above, each adding `bias` (n floats) to every output row. */
+  readonly gemmBias: GemmFunction;
+  readonly gemmPackedBias: GemmFunction;
+  readonly gemmTransposedABias: GemmFunction;
+  readonly gemmTransposedAPackedBias: GemmFunction;
 }
 
 /** The effective block sizes (0 or more than the dimension means the whole dimension). */
@@ -136,19 +148,27 @@ export interface GemmCall {
   readonly scratchBytes: number;
 }
 
+/** Options of `gemmCall`. */
+export interface GemmCallOptions {
+  /** The tile the kernel was emitted with (sizes the scratch buffer; default `defaultTile`). */
+  readonly tile?: GemmTile;
+  /** Whether the call adds a bias row (a `…Bias` function; default false). */
+  readonly bias?: boolean;
+}
+
 /**
  * The function for a product with A [m, k] (`transposedA`: stored [k, m]) and B [k, n]: packed
  * where B's block outgrows L1, since there strided reads of B (and of a transposed A) cost more
  * than copying them once per block; unpacked below, where the copy costs 5–15 % (see the module
  * comment).
  */
-export function gemmCall(kernel: BatchedGemmSimd, transposedA: boolean, n: number, k: number, tile: GemmTile = defaultTile): GemmCall {
+export function gemmCall(kernel: BatchedGemmSimd, transposedA: boolean, n: number, k: number, options: GemmCallOptions = {}): GemmCall {
+  const { tile = defaultTile, bias = false } = options;
   const { kBlock, nBlock } = gemmBlocks;
   const blocks = blockSizes(k, n, kBlock, nBlock);
-  if (4 * blocks.kBlock * blocks.nBlock <= unpackedBBytes) {
-    return { run: transposedA ? kernel.gemmTransposedA : kernel.gemm, kBlock, nBlock, scratchBytes: 0 };
-  }
-  return { run: transposedA ? kernel.gemmTransposedAPacked : kernel.gemmPacked, kBlock, nBlock, scratchBytes: scratchBytes(tile, k, n, kBlock, nBlock) };
+  const packed = 4 * blocks.kBlock * blocks.nBlock > unpackedBBytes;
+  const name = `gemm${transposedA ? 'TransposedA' : ''}${packed ? 'Packed' : ''}${bias ? 'Bias' : ''}` as keyof BatchedGemmSimd;
+  return { run: kernel[name], kBlock, nBlock, scratchBytes: packed ? scratchBytes(tile, k, n, kBlock, nBlock) : 0 };
 }
 
 /** How A is laid out: 'rows' is [m, k] (k contiguous), 'columns' is [k, m] (m contiguous). */
@@ -168,6 +188,8 @@ interface Frame {
   readonly layout: Layout;
   /** Whether the tiles read B from packed panels (and a 'columns' A from a packed strip). */
   readonly packed: boolean;
+  /** The bias address parameter, where accumulators start from the bias rather than 0. */
+  readonly bias: number | undefined;
   /** Bytes between consecutive k of A as stored (4, or 4·m for 'columns'). */
   readonly aKBytes: number;
   /** Byte length of a row of B and of out (4·n). */
@@ -279,7 +301,9 @@ function vectorTile(w: FunctionWriter, f: Frame, rows: number, vectors: number, 
   startingFrom(w, f, (start) => {
     for (let r = 0; r < rows; r++) {
       for (let v = 0; v < vectors; v++) {
-        if (start === 'zero') {
+        if (start === 'zero' && f.bias !== undefined) {
+          w.get(f.bias).get(f.column).op(Op.i32Add).simdMemory(SimdOp.v128Load, 16 * v, 16);
+        } else if (start === 'zero') {
           w.v128Zero();
         } else {
           outAddress(w, f, r);
@@ -316,7 +340,9 @@ function vectorTile(w: FunctionWriter, f: Frame, rows: number, vectors: number, 
 function scalarTile(w: FunctionWriter, f: Frame, rows: number, acc: readonly number[], bs: number): void {
   startingFrom(w, f, (start) => {
     for (let r = 0; r < rows; r++) {
-      if (start === 'zero') {
+      if (start === 'zero' && f.bias !== undefined) {
+        w.get(f.bias).get(f.column).op(Op.i32Add).memory(Op.f32Load, 0, 4);
+      } else if (start === 'zero') {
         w.op(Extra.f32Const).code.push(0, 0, 0, 0);
       } else {
         outAddress(w, f, r);
@@ -386,9 +412,9 @@ function clampBlock(w: FunctionWriter, value: number, limit: number): void {
  * each the column blocks (B's block packed first), in each row blocks of `tile.rows` (then 4, then
  * 1) rows (A's strip packed first), in each the column tiles, in each the K loop over the block.
  */
-function gemm(tile: GemmTile, layout: Layout, packed: boolean, exportName: string): FunctionSpec {
-  const w = new FunctionWriter(12);
-  const [a, b, out, batch, aStep, bStep, m, n, k, kBlock, nBlock, scratch] = [0, 1, 2, 3, 4, 5, 6, 7, 8, 9, 10, 11];
+function gemm(tile: GemmTile, layout: Layout, packed: boolean, withBias: boolean, exportName: string): FunctionSpec {
+  const w = new FunctionWriter(13);
+  const [a, b, out, batch, aStep, bStep, m, n, k, kBlock, nBlock, scratch, bias] = [0, 1, 2, 3, 4, 5, 6, 7, 8, 9, 10, 11, 12];
   const aKBytes = w.local(I32);
   const aRowStep = w.local(I32);
   const bRowBytes = w.local(I32);
@@ -423,7 +449,7 @@ function gemm(tile: GemmTile, layout: Layout, packed: boolean, exportName: strin
   const bv = Array.from({ length: tile.vectors + 1 }, () => w.local(V128));
   const scalarAcc = Array.from({ length: tile.rows }, () => w.local(F32));
   const bs = w.local(F32);
-  const f: Frame = { layout, packed, aKBytes, bRowBytes, aRow, outRow, bK, kLength, first, n0, column, scratch, aPack, pa, pb, aEnd, aOffsets, outOffsets };
+  const f: Frame = { layout, packed, bias: withBias ? bias : undefined, aKBytes, bRowBytes, aRow, outRow, bK, kLength, first, n0, column, scratch, aPack, pa, pb, aEnd, aOffsets, outOffsets };
 
   // Strides: 'rows' A moves 4 bytes per k and 4·k per row; 'columns' A the other way round.
   if (layout === 'rows') {
@@ -516,17 +542,20 @@ function gemm(tile: GemmTile, layout: Layout, packed: boolean, exportName: strin
   w.get(entry).i32(1).op(Op.i32Add).set(entry);
   w.branch(Op.br, 0);
   w.op(Op.end).op(Op.end);
-  return { params: Array(12).fill(I32), body: w, exportName };
+  return { params: Array(13).fill(I32), body: w, exportName };
 }
 
-/** The module with the four functions of `BatchedGemmSimd`. */
+/** The module with the eight functions of `BatchedGemmSimd`. */
 function gemmModule(tile: GemmTile): WebAssembly.Module {
-  const functions = [
-    gemm(tile, 'rows', false, 'gemm'),
-    gemm(tile, 'rows', true, 'gemmPacked'),
-    gemm(tile, 'columns', false, 'gemmTransposedA'),
-    gemm(tile, 'columns', true, 'gemmTransposedAPacked'),
-  ];
+  const functions = [false, true].flatMap((withBias) => {
+    const suffix = withBias ? 'Bias' : '';
+    return [
+      gemm(tile, 'rows', false, withBias, `gemm${suffix}`),
+      gemm(tile, 'rows', true, withBias, `gemmPacked${suffix}`),
+      gemm(tile, 'columns', false, withBias, `gemmTransposedA${suffix}`),
+      gemm(tile, 'columns', true, withBias, `gemmTransposedAPacked${suffix}`),
+    ];
+  });
   return new WebAssembly.Module(encodeModule(functions, 1));
 }
 

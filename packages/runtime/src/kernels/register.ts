@@ -1,5 +1,6 @@
 import * as tf from '@tensorflow/tfjs-core';
 import type {
+  _FusedMatMulAttrs,
   BatchMatMulAttrs,
   Conv2DBackpropFilterAttrs,
   Conv2DBackpropInputAttrs,
@@ -30,7 +31,7 @@ import {
   type KernelResult,
 } from './conv-backprop.js';
 import { unsortedSegmentSum } from './unsorted-segment-sum.js';
-import { batchMatMul } from './batch-mat-mul.js';
+import { batchMatMul, fusedMatMul, type FusedMatMulInputs } from './batch-mat-mul.js';
 import { normBackward, normForward, upsampleNearest2x, upsampleNearest2xGrad } from './norm.js';
 import type { WasmBackendLike } from './wasm-ops.js';
 
@@ -42,11 +43,11 @@ import type { WasmBackendLike } from './wasm-ops.js';
 export const fusedKernelNames = [normKernelName, normGradKernelName, upsampleKernelName, upsampleGradKernelName] as const;
 
 /**
- * The kernels that speed up the layers' own work: the fused ones, and a BatchMatMul that
- * materialises transposed operands, so the products in linear and attention gradients take
- * wasm's fast untransposed path.
+ * The kernels that speed up the layers' own work: the fused ones, a BatchMatMul on a SIMD GEMM
+ * (reading transposed operands without wasm's scalar loops: linear and attention products and
+ * their gradients), and a _FusedMatMul on the same GEMM for linear layers' forward (x·W + b).
  */
-export const layerKernelNames = [...fusedKernelNames, 'BatchMatMul'] as const;
+export const layerKernelNames = [...fusedKernelNames, 'BatchMatMul', '_FusedMatMul'] as const;
 
 /** The kernels `registerTrainingKernels` installs on the 'wasm' backend. */
 export const trainingKernelNames = [
@@ -65,7 +66,7 @@ export type TrainingKernelName = (typeof trainingKernelNames)[number];
 export interface RegisterTrainingKernelsOptions {
   /**
    * Also install the layer kernels (`layerKernelNames`: the fused normalisation and upsampling
-   * kernels and the BatchMatMul replacement; default true). `false` leaves them out (removing them
+   * kernels and the BatchMatMul and _FusedMatMul replacements; default true). `false` leaves them out (removing them
    * if installed), so @gq/nn composes tfjs-core ops and matrix products take wasm's own kernel:
    * the same results within float32 rounding, slower (for comparisons).
    */
@@ -198,6 +199,17 @@ const kernelFuncs: Record<TrainingKernelName, (args: Args) => TensorInfo | Tenso
     count('BatchMatMul', path);
     return out;
   },
+  _FusedMatMul(args) {
+    const { out, path } = fusedMatMul(args.backend as WasmBackendLike, args.inputs as unknown as FusedMatMulInputs, attrsOf<_FusedMatMulAttrs>(args), () => {
+      const result = runOriginal('_FusedMatMul', args);
+      if (result === undefined) {
+        throw new RuntimeError('wasm-kernel-missing', "registerTrainingKernels: the wasm backend must provide the '_FusedMatMul' kernel, got none registered");
+      }
+      return result;
+    });
+    count('_FusedMatMul', path);
+    return out;
+  },
   [normKernelName]: direct(normKernelName, (backend, { x, gamma, beta }: NormInputs, attrs: NormKernelAttrs) => normForward(backend, x, gamma, beta, attrs)),
   [normGradKernelName]: direct(normGradKernelName, (backend, inputs: NormGradInputs, attrs: NormKernelAttrs) => normBackward(backend, inputs, attrs)),
   [upsampleKernelName]: direct(upsampleKernelName, (backend, { x }: { x: TensorInfo }) => upsampleNearest2x(backend, x)),
@@ -238,7 +250,8 @@ export function trainingKernelStatus(): TrainingKernelStatus {
  * depthwise gradients, each built from wasm's XNNPACK convolution, transpose, pad and scatter,
  * with a correct fallback where the fast path does not apply; and, unless `fused: false`, the
  * layer kernels: @gq/nn's fused ones (normalisation + affine + SiLU, ×2 upsampling, forward and
- * gradient) and a BatchMatMul that materialises transposed operands (linear and attention gradients). Call it once the wasm backend package is loaded (e.g. after
+ * gradient) and BatchMatMul / _FusedMatMul on a SIMD GEMM (linear and attention products and
+ * their gradients). Call it once the wasm backend package is loaded (e.g. after
  * `useBackend('wasm')`). Idempotent: a second call registers nothing.
  *
  * @throws RuntimeError `wasm-not-loaded` when no wasm kernels are registered yet.
