@@ -48,7 +48,8 @@ const row = (name, scores) => `| ${name} | ${scores.psnr.toFixed(2)} | ${scores.
 for (const part of ['mean', 'sample', 'quantized']) for (const metric of ['psnr', 'ssim']) figure(e, `${part}.${metric}`);
 const block = [
   start,
-  `One run of ${figure(summary, 'steps')} steps on the 2-core development machine (${figure(summary, 'stepsPerSecond').toFixed(2)} steps/s, ${figure(summary, 'workers')} workers, ${summary.backend}):`,
+  `One run of ${figure(summary, 'steps')} steps on the 2-core development machine: ${figure(summary, 'seconds').toFixed(0)} s of training ` +
+    `(${figure(summary, 'stepsPerSecond').toFixed(2)} steps/s, ${figure(summary, 'workers')} workers, ${summary.backend}):`,
   '',
   '| reconstruction | PSNR (dB) | SSIM |',
   '| --- | --- | --- |',

@@ -135,6 +135,8 @@ const medium: SizeProfile = {
   seeds: 3,
   tdcSpeed: { factors: [1.01, 1.03, 1.05], steps: [200, 400, 700, MEDIUM_STEPS] },
   speed: smallSpeed,
+  // The speed suite's sizes are small's (`smallSpeed`), so it is measured there once.
+  suites: ['rd', 'tdc', 'k-sweep', 'm-sweep', 'tokenbridge', 'beta', 'seeds', 'controller', 'tdc-speed'],
 };
 
 export const sizes: Readonly<Record<string, SizeProfile>> = {
