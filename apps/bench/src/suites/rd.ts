@@ -142,8 +142,9 @@ export async function rdSuite(ctx: BenchContext): Promise<SuiteOutput> {
   const results: RdResult[] = [];
   for (const arch of ctx.size.rdArchs) {
     for (const bits of ctx.size.rdBits) {
-      for (const method of rdMethods) {
-        for (const seed of seedsOf(ctx)) {
+      // Seeds outermost: each seed completes every method before the next starts, so kept results form whole cells early.
+      for (const seed of seedsOf(ctx)) {
+        for (const method of rdMethods) {
           const config = benchConfig(ctx, arch, { method, bits, seed });
           ctx.log(`rd: ${arch} ${method} at ${bits} bits/position, seed ${seed} (${describeBottleneck(config)})`);
           results.push(

@@ -89,8 +89,9 @@ export async function tdcSuite(ctx: BenchContext): Promise<SuiteOutput> {
   const run = new SuiteRun(ctx, 'tdc');
   const bits = ctx.size.tdcBits;
   const results: TdcResult[] = [];
-  for (const method of tdcMethods) {
-    for (const seed of seedsOf(ctx)) {
+  // Seeds outermost: each seed completes every method before the next starts, so kept results form whole cells early.
+  for (const seed of seedsOf(ctx)) {
+    for (const method of tdcMethods) {
       const config = benchConfig(ctx, 'unet', { method, bits, seed });
       ctx.log(`tdc: ${method} at T = ${config.codebookBits} bits per token (m = ${config.dim}), seed ${seed}`);
       results.push(

@@ -51,8 +51,9 @@ export async function tokenBridgeSuite(ctx: BenchContext): Promise<SuiteOutput> 
   const bitsPerChannel = ctx.size.tokenBridgeBits;
   const channels = ctx.size.unet.model.zChannels ?? 4;
   const results: TokenBridgeResult[] = [];
-  for (const method of tokenBridgeMethods) {
-    for (const seed of seedsOf(ctx)) {
+  // Seeds outermost: each seed completes every method before the next starts, so kept results form whole cells early.
+  for (const seed of seedsOf(ctx)) {
+    for (const method of tokenBridgeMethods) {
       const config = benchConfig(ctx, 'unet', { method, bits: channels * bitsPerChannel, tbBits: bitsPerChannel, seed });
       ctx.log(`tokenbridge: ${method}, C = ${channels}, B = ${bitsPerChannel}, seed ${seed}`);
       results.push(
