@@ -13,6 +13,7 @@ import {
   type GemmFunction,
   type GemmTile,
 } from '../src/kernels/batched-gemm-simd.js';
+import { normals, on, relativeError } from './helpers/numeric.js';
 
 /*
  * BatchMatMul on wasm: batched products, every product with a transpose and batch-1 products whose
@@ -32,36 +33,8 @@ const tolerance = 1e-5;
 
 type Backend = 'cpu' | 'wasm';
 
-/** Build fresh tensors on `backend`, run `fn`, read the results and dispose everything it made. */
-async function on(backend: Backend, fn: () => tf.Tensor | tf.Tensor[]): Promise<Float32Array[]> {
-  await tf.setBackend(backend);
-  const before = tf.memory().numTensors;
-  const outs = tf.tidy(fn);
-  const list = Array.isArray(outs) ? outs : [outs];
-  const values: Float32Array[] = [];
-  for (const t of list) values.push(Float32Array.from(await t.data()));
-  tf.dispose(list);
-  if (tf.memory().numTensors !== before) throw new Error(`leaked ${tf.memory().numTensors - before} tensors on ${backend}`);
-  return values;
-}
 
-/** max|a − b| / max(1, max|b|). */
-function relativeError(actual: ArrayLike<number>, expected: ArrayLike<number>): number {
-  if (actual.length !== expected.length) return Number.POSITIVE_INFINITY;
-  let worst = 0;
-  let scale = 1;
-  for (let i = 0; i < expected.length; i++) {
-    const d = Math.abs(actual[i]! - expected[i]!);
-    if (!(d <= worst)) worst = Number.isNaN(d) ? Number.POSITIVE_INFINITY : d;
-    scale = Math.max(scale, Math.abs(expected[i]!));
-  }
-  return worst / scale;
-}
 
-function normals(seed: number, size: number): Float32Array {
-  const draw = seededNormal(seed);
-  return Float32Array.from({ length: size }, () => draw());
-}
 
 /** The [batch, cols, rows] transpose of `batch` row-major [rows, cols] matrices. */
 function transposed(values: Float32Array, batch: number, rows: number, cols: number): Float32Array {

@@ -3,6 +3,7 @@ import * as tf from '@tensorflow/tfjs-core';
 import { ensureGradients, registerTrainingKernels, useBackend } from '@gq/runtime';
 import { trainingKernelStatus } from '@gq/runtime/internal';
 import { seededNormal } from '@gq/test-utils';
+import { normals, relativeError } from './helpers/numeric.js';
 
 /*
  * The wasm weight gradient (Conv2DBackpropFilter's fast path: exact output positions, one GEMM
@@ -26,23 +27,7 @@ interface Case {
   readonly pad: Pad;
 }
 
-function normals(seed: number, size: number): Float32Array {
-  const draw = seededNormal(seed);
-  return Float32Array.from({ length: size }, () => draw());
-}
 
-/** max|a − b| / max(1, max|b|), as in kernels.test.ts: relative error for long sums. */
-function relativeError(actual: ArrayLike<number>, expected: ArrayLike<number>): number {
-  if (actual.length !== expected.length) return Number.POSITIVE_INFINITY;
-  let worst = 0;
-  let scale = 1;
-  for (let i = 0; i < expected.length; i++) {
-    const d = Math.abs(actual[i]! - expected[i]!);
-    if (!(d <= worst)) worst = Number.isNaN(d) ? Number.POSITIVE_INFINITY : d;
-    scale = Math.max(scale, Math.abs(expected[i]!));
-  }
-  return worst / scale;
-}
 
 function convInfo(c: Case): tf.backend_util.Conv2DInfo {
   return tf.backend_util.computeConv2DInfo(

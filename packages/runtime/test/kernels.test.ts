@@ -20,6 +20,7 @@ import {
 import { groupNorm, layerNorm, upsampleNearest2x } from '@gq/nn';
 import { normGradKernelName, normKernelName, upsampleGradKernelName } from '@gq/nn/internal';
 import { seededNormal, seededRandom } from '@gq/test-utils';
+import { normals, on, relativeError } from './helpers/numeric.js';
 
 
 export type Attrs = Record<string, unknown>;
@@ -29,39 +30,8 @@ export function runKernel(name: string, inputs: Record<string, tf.Tensor>, attrs
   return tf.engine().runKernel(name, inputs, attrs as unknown as tf.NamedAttrMap) as tf.Tensor;
 }
 
-/** Build fresh tensors on `backend`, run `fn`, read the result, dispose everything it made. */
-export async function on(backend: 'cpu' | 'wasm', fn: () => tf.Tensor | tf.Tensor[]): Promise<Float32Array[]> {
-  await tf.setBackend(backend);
-  const before = tf.memory().numTensors;
-  const outs = tf.tidy(fn);
-  const list = Array.isArray(outs) ? outs : [outs];
-  const values: Float32Array[] = [];
-  for (const t of list) values.push(Float32Array.from(await t.data()));
-  tf.dispose(list);
-  if (tf.memory().numTensors !== before) throw new Error(`leaked ${tf.memory().numTensors - before} tensors on ${backend}`);
-  return values;
-}
 
-/**
- * max|a − b| / max(1, max|b|): absolute error for O(1) values, relative error for large sums, so a
- * long float32 reduction is judged against its own magnitude.
- */
-export function relativeError(actual: ArrayLike<number>, expected: ArrayLike<number>): number {
-  if (actual.length !== expected.length) return Number.POSITIVE_INFINITY;
-  let worst = 0;
-  let scale = 1;
-  for (let i = 0; i < expected.length; i++) {
-    const d = Math.abs(actual[i]! - expected[i]!);
-    if (!(d <= worst)) worst = Number.isNaN(d) ? Number.POSITIVE_INFINITY : d;
-    scale = Math.max(scale, Math.abs(expected[i]!));
-  }
-  return worst / scale;
-}
 
-export function normals(seed: number, size: number): Float32Array {
-  const draw = seededNormal(seed);
-  return Float32Array.from({ length: size }, () => draw());
-}
 
 export function outSize(size: number, filter: number, stride: number, pad: 'same' | 'valid', dilation = 1): number {
   const effective = (filter - 1) * dilation + 1;

@@ -5,6 +5,7 @@ import { trainingKernelStatus } from '@gq/runtime/internal';
 import { layerNorm } from '@gq/nn';
 import { normGradKernelName, normKernelName, type NormActivation } from '@gq/nn/internal';
 import { seededNormal } from '@gq/test-utils';
+import { normals, relativeError } from './helpers/numeric.js';
 
 /*
  * LayerNorm's fused kernels on wasm ([N, 1, C] slices, one group: the one-call SIMD row path when
@@ -24,23 +25,7 @@ import { seededNormal } from '@gq/test-utils';
 const tolerance = 1e-5;
 const eps = 1e-5;
 
-function normals(seed: number, size: number, mean = 0, sd = 1): Float32Array {
-  const draw = seededNormal(seed);
-  return Float32Array.from({ length: size }, () => mean + sd * draw());
-}
 
-/** max|a − b| / max(1, max|b|): absolute for O(1) values, relative for long sums. */
-function relativeError(actual: ArrayLike<number>, expected: ArrayLike<number>): number {
-  if (actual.length !== expected.length) return Number.POSITIVE_INFINITY;
-  let worst = 0;
-  let scale = 1;
-  for (let i = 0; i < expected.length; i++) {
-    const d = Math.abs(actual[i]! - expected[i]!);
-    if (!(d <= worst)) worst = Number.isNaN(d) ? Number.POSITIVE_INFINITY : d;
-    scale = Math.max(scale, Math.abs(expected[i]!));
-  }
-  return worst / scale;
-}
 
 interface LayerNormResult {
   readonly y: ArrayLike<number>;
