@@ -93,6 +93,13 @@ export interface NormSimd {
     dy: number, x: number, dx: number, rows: number, rowBytes: number, gamma: number, beta: number, mean: number, rstd: number,
     blockRows: number, blockDn: number, blockDnXHat: number, sumDn: number, sumDnXHat: number,
   ): void;
+  /**
+   * Column sums of a [rows, ·] slice whose rows are `rowBytes` apart, over its first `widthBytes`
+   * bytes (a multiple of 16; the columns past it are the caller's): block[c] += x[r, c] in float32
+   * (the caller zeroes `block`), added into the float64 sums[c] (8 bytes a column) and re-zeroed
+   * every `blockRows` rows and at the end. One call for the whole slice (the Sum kernel's path).
+   */
+  columnSumsBlocked(x: number, rows: number, rowBytes: number, widthBytes: number, blockRows: number, block: number, sums: number): void;
 }
 
 function splat(w: FunctionWriter, value: number): FunctionWriter {
@@ -553,6 +560,32 @@ function layerNormRowsGrad(withSilu: boolean): FunctionSpec {
   return { params: Array(14).fill(I32), body: w, exportName: withSilu ? 'layerNormRowsGradSilu' : 'layerNormRowsGrad' };
 }
 
+/**
+ * `columnSumsBlocked`: the rows walked by advancing `x` by the row stride, each row's first
+ * `widthBytes` bytes added into the float32 block, drained into float64 like `layerNormRowsGrad`'s
+ * parameter-gradient blocks. Stride and width are separate so that a row whose length is not a
+ * multiple of 4 floats keeps its 1–3 trailing columns out of the SIMD loop (the caller sums them).
+ */
+function columnSumsBlocked(): FunctionSpec {
+  const w = new FunctionWriter(7);
+  const [x, rows, rowBytes, widthBytes, blockRows, block, sums] = [0, 1, 2, 3, 4, 5, 6];
+  const left = w.local(I32);
+  const wide = w.local(I32);
+  const v = w.local(V128);
+  w.get(blockRows).set(left);
+  eachRow(w, rows, () => {
+    eachQuad(w, widthBytes, (q) => accumulate(w, block, q, () => load(w, x, q)));
+    advance(w, x, rowBytes);
+    w.get(left).i32(1).op(Scalar.i32Sub).tee(left).op(Op.i32Eqz);
+    w.begin(Op.if);
+    drainBlock(w, widthBytes, block, sums, v, wide);
+    w.get(blockRows).set(left);
+    w.op(Op.end);
+  });
+  drainBlock(w, widthBytes, block, sums, v, wide);
+  return { params: Array(7).fill(I32), body: w, exportName: 'columnSumsBlocked' };
+}
+
 let compiled: WebAssembly.Module | undefined;
 const instances = new WeakMap<WebAssembly.Memory, NormSimd>();
 
@@ -565,6 +598,7 @@ export function normSimdFor(memory: WebAssembly.Memory): NormSimd {
         [
           columnSums(), columnSquares(), affine(false), affine(true), gradGather(false), gradGather(true), gradApply(),
           layerNormRows(false), layerNormRows(true), layerNormRowsGrad(false), layerNormRowsGrad(true),
+          columnSumsBlocked(),
         ],
         1,
       ),

@@ -10,6 +10,7 @@ import type {
   KernelFunc,
   NamedAttrMap,
   NamedTensorInfoMap,
+  SumAttrs,
   TensorInfo,
   UnsortedSegmentSumAttrs,
 } from '@tensorflow/tfjs-core';
@@ -33,6 +34,7 @@ import {
 import { unsortedSegmentSum } from './unsorted-segment-sum.js';
 import { batchMatMul, fusedMatMul, type FusedMatMulInputs } from './batch-mat-mul.js';
 import { normBackward, normForward, upsampleNearest2x, upsampleNearest2xGrad } from './norm.js';
+import { sumLeadingAxes } from './sum.js';
 import type { WasmBackendLike } from './wasm-ops.js';
 
 /**
@@ -46,8 +48,9 @@ export const fusedKernelNames = [normKernelName, normGradKernelName, upsampleKer
  * The kernels that speed up the layers' own work: the fused ones, a BatchMatMul on a SIMD GEMM
  * (reading transposed operands without wasm's scalar loops: linear and attention products and
  * their gradients), and a _FusedMatMul on the same GEMM for linear layers' forward (x·W + b).
+ * Sum: bias gradients (sums over leading axes) on the heap in place, without wasm's transpose.
  */
-export const layerKernelNames = [...fusedKernelNames, 'BatchMatMul', '_FusedMatMul'] as const;
+export const layerKernelNames = [...fusedKernelNames, 'BatchMatMul', '_FusedMatMul', 'Sum'] as const;
 
 /** The kernels `registerTrainingKernels` installs on the 'wasm' backend. */
 export const trainingKernelNames = [
@@ -214,6 +217,18 @@ const kernelFuncs: Record<TrainingKernelName, (args: Args) => TensorInfo | Tenso
   [normGradKernelName]: direct(normGradKernelName, (backend, inputs: NormGradInputs, attrs: NormKernelAttrs) => normBackward(backend, inputs, attrs)),
   [upsampleKernelName]: direct(upsampleKernelName, (backend, { x }: { x: TensorInfo }) => upsampleNearest2x(backend, x)),
   [upsampleGradKernelName]: direct(upsampleGradKernelName, (backend, { dy }: { dy: TensorInfo }) => upsampleNearest2xGrad(backend, dy)),
+  Sum(args) {
+    const { x } = args.inputs as { x: TensorInfo };
+    const { out, path } = sumLeadingAxes(args.backend as WasmBackendLike, x, attrsOf<SumAttrs>(args), () => {
+      const result = runOriginal('Sum', args);
+      if (result === undefined) {
+        throw new RuntimeError('wasm-kernel-missing', "registerTrainingKernels: the wasm backend must provide the 'Sum' kernel, got none registered");
+      }
+      return result;
+    });
+    count('Sum', path);
+    return out;
+  },
 };
 
 function configFor(name: TrainingKernelName): KernelConfig {
