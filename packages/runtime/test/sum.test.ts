@@ -2,7 +2,7 @@ import { beforeAll, describe, expect, it } from 'vitest';
 import * as tf from '@tensorflow/tfjs-core';
 import { ensureGradients, registerTrainingKernels, useBackend } from '@gq/runtime';
 import { trainingKernelStatus } from '@gq/runtime/internal';
-import { seededNormal } from '@gq/test-utils';
+import { normals, relativeError } from './helpers/numeric.js';
 
 /*
  * The wasm Sum replacement (src/kernels/sum.ts): sums over a leading prefix of the axes run as a
@@ -19,24 +19,6 @@ import { seededNormal } from '@gq/test-utils';
  */
 
 const tolerance = 1e-6;
-
-function normals(seed: number, size: number, mean = 0): Float32Array {
-  const draw = seededNormal(seed);
-  return Float32Array.from({ length: size }, () => mean + draw());
-}
-
-/** max|a − b| / max(1, max|b|). */
-function relativeError(actual: ArrayLike<number>, expected: ArrayLike<number>): number {
-  if (actual.length !== expected.length) return Number.POSITIVE_INFINITY;
-  let worst = 0;
-  let scale = 1;
-  for (let i = 0; i < expected.length; i++) {
-    const d = Math.abs(actual[i]! - expected[i]!);
-    if (!(d <= worst)) worst = Number.isNaN(d) ? Number.POSITIVE_INFINITY : d;
-    scale = Math.max(scale, Math.abs(expected[i]!));
-  }
-  return worst / scale;
-}
 
 const product = (dims: readonly number[]): number => dims.reduce((a, b) => a * b, 1);
 
