@@ -381,7 +381,7 @@ function sizeSection(options: BenchOptions, run: SizeRun, plotLink: (file: strin
     '',
     ...(incomplete.length > 0
       ? [
-          `${h}# Missing`,
+          `${h} Missing`,
           '',
           `${incomplete.length} suite(s) lack kept results: ${incomplete.map((i) => i.suite).join(', ')}. ` +
             'Where part of a suite is complete (some backbones, rates or seeds), that part is reported and its verdicts are marked partial; the rest of the suite is absent below.',
@@ -390,19 +390,19 @@ function sizeSection(options: BenchOptions, run: SizeRun, plotLink: (file: strin
           '',
         ]
       : []),
-    `${h}# Cost`,
+    `${h} Cost`,
     '',
     ...costTable(options, run),
     '',
-    `${h}# Claims`,
+    `${h} Claims`,
     '',
     markdownTable({ title: 'Verdicts', columns: ['claim', 'statement', 'criterion', 'measured', 'verdict'], rows: claims.map((c) => [String(c.claim), c.statement, c.criterion, c.measured, c.verdict]) }),
     '',
-    `${h}## Reading`,
+    `${h}# Reading`,
     '',
     ...reading(claims),
     '',
-    ...reports.flatMap((r) => [suiteMarkdown({ ...r, claims: [] }, plotLink, level + 1), ...(r.suite === 'speed' ? [webgpuDeviceLine] : [])]),
+    ...reports.flatMap((r) => [suiteMarkdown({ ...r, claims: [] }, plotLink, level), ...(r.suite === 'speed' ? [webgpuDeviceLine] : [])]),
   ];
 }
 
