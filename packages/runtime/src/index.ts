@@ -4,3 +4,4 @@ export { useBackend, availableBackends, backendNames } from './backend.js';
 export type { BackendName, BackendInfo, UseBackendOptions } from './backend.js';
 export { registerTrainingKernels, unregisterTrainingKernels } from './kernels/register.js';
 export type { RegisterTrainingKernelsOptions, TrainingKernelName, TrainingKernelState, TrainingKernelStatus } from './kernels/register.js';
+export { createAdam, FusedAdamOptimizer } from './kernels/adam.js';

@@ -1,8 +1,8 @@
 import type { BatchMatMulAttrs, TensorInfo, _FusedMatMulAttrs } from '@tensorflow/tfjs-core';
 import { RuntimeError } from '../errors.js';
-import { backendMemory, batchedGemmFor, gemmCall, type BatchedGemmSimd } from './batched-gemm-simd.js';
+import { batchedGemmFor, gemmCall, type BatchedGemmSimd } from './batched-gemm-simd.js';
 import type { KernelResult } from './conv-backprop.js';
-import { release, reshape, transpose, type WasmBackendLike } from './wasm-ops.js';
+import { backendMemory, release, reshape, transpose, type WasmBackendLike } from './wasm-ops.js';
 
 /*
  * wasm's BatchMatMul is fast only for products without transposes: with transposeA it runs a

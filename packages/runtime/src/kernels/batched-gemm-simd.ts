@@ -596,13 +596,4 @@ export function batchedGemmFor(memory: WebAssembly.Memory): BatchedGemmSimd | un
   return instance ?? undefined;
 }
 
-/** The tfjs wasm backend's emscripten module, as far as this kernel looks into it. */
-interface EmscriptenLike {
-  readonly asm?: { readonly memory?: unknown };
-}
-
-/** The wasm backend's heap memory, or `undefined` where it is not reachable. */
-export function backendMemory(backend: WasmBackendLike): WebAssembly.Memory | undefined {
-  const memory = (backend as unknown as { wasm?: EmscriptenLike }).wasm?.asm?.memory;
-  return memory instanceof WebAssembly.Memory ? memory : undefined;
-}
+export { backendMemory } from './wasm-ops.js';

@@ -1,7 +1,7 @@
 import type { TensorInfo } from '@tensorflow/tfjs-core';
 import type { NormKernelAttrs } from '@gq/nn/internal';
 import { normSimdFor, type NormSimd } from './norm-simd.js';
-import type { WasmBackendLike } from './wasm-ops.js';
+import { backendMemory, type WasmBackendLike } from './wasm-ops.js';
 
 /*
  * The fused normalisation kernels (`GqNorm`, `GqNormGrad` of @gq/nn): group statistics, affine map
@@ -31,16 +31,6 @@ const blockRows = 64;
 
 /** Fewest rows per slice for the per-slice SIMD path (one-row LayerNorm slices go to `rowsPath` instead, or plain loops for odd C). */
 const simdMinRows = 8;
-
-/** The tfjs wasm backend's emscripten module, as far as these kernels look into it. */
-interface EmscriptenLike {
-  readonly asm?: { readonly memory?: unknown };
-}
-
-function heapMemory(backend: WasmBackendLike): WebAssembly.Memory | undefined {
-  const memory = (backend as unknown as { wasm?: EmscriptenLike }).wasm?.asm?.memory;
-  return memory instanceof WebAssembly.Memory ? memory : undefined;
-}
 
 /** 2^k for integer k in [−128, 127], at index k + 128. */
 const powersOfTwo = Float64Array.from({ length: 256 }, (_, i) => 2 ** (i - 128));
@@ -203,13 +193,13 @@ function rowsShape(inner: number, groups: number, channels: number): boolean {
  * proves the memory found is the heap the tensors live in.
  */
 function rowsPath(backend: WasmBackendLike, heap: Float32View): NormSimd | undefined {
-  const memory = heapMemory(backend);
+  const memory = backendMemory(backend);
   return memory !== undefined && memory.buffer === heap.buffer ? normSimdFor(memory) : undefined;
 }
 
 /** SIMD loops where they apply, else plain ones. Call after every makeOutput of the kernel. */
 function sliceLoops(backend: WasmBackendLike, heap: Float32View, channels: number, rows: number): SliceLoops {
-  const memory = heapMemory(backend);
+  const memory = backendMemory(backend);
   if (memory !== undefined && memory.buffer === heap.buffer && channels % 4 === 0 && rows >= simdMinRows) return simdLoops(backend, memory, channels);
   return plainLoops(heap, channels);
 }

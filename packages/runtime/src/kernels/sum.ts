@@ -1,8 +1,7 @@
 import { util, type SumAttrs, type TensorInfo } from '@tensorflow/tfjs-core';
-import { backendMemory } from './batched-gemm-simd.js';
 import type { KernelResult } from './conv-backprop.js';
 import { normSimdFor } from './norm-simd.js';
-import type { WasmBackendLike } from './wasm-ops.js';
+import { backendMemory, type WasmBackendLike } from './wasm-ops.js';
 
 /*
  * Sum over the leading axes of a tensor: [R, C] viewed row-major, summed over its rows to [C].

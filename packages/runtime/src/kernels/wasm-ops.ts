@@ -147,3 +147,20 @@ export function flipFilter(backend: WasmBackendLike, filter: TensorInfo, swap: b
   }
   return out;
 }
+
+/** The tfjs wasm backend's emscripten module, as far as the heap-reading kernels look into it. */
+interface EmscriptenLike {
+  readonly asm?: { readonly memory?: unknown };
+  readonly HEAPU8?: Uint8Array;
+}
+
+/**
+ * The wasm backend's heap memory, or `undefined` where it is not reachable (or the emscripten heap
+ * views do not lie on it): the memory the SIMD kernels import to read and write tensors in place.
+ */
+export function backendMemory(backend: WasmBackendLike): WebAssembly.Memory | undefined {
+  const wasm = (backend as unknown as { wasm?: EmscriptenLike }).wasm;
+  const memory = wasm?.asm?.memory;
+  if (!(memory instanceof WebAssembly.Memory)) return undefined;
+  return wasm?.HEAPU8 === undefined || wasm.HEAPU8.buffer === memory.buffer ? memory : undefined;
+}
