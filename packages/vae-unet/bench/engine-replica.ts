@@ -1,5 +1,5 @@
 import * as tf from '@tensorflow/tfjs-core';
-import { registerTrainingKernels } from '@gq/runtime';
+import { createAdam, registerTrainingKernels } from '@gq/runtime';
 import type { CreateReplica, Shard } from '@gq/runtime/parallel';
 import { createBenchModel, type BenchModelName } from './engine-model.js';
 
@@ -22,7 +22,7 @@ export const createReplica: CreateReplica = ({ options, workerIndex }) => {
   selectKernels(fused);
   const model = createBenchModel(name, seed);
   const variables = Object.values(model.params);
-  const optimizer = tf.train.adam(1e-3);
+  const optimizer = fused ? createAdam(1e-3) : tf.train.adam(1e-3);
   let step = 0;
   return {
     variables,

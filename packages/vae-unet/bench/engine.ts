@@ -9,7 +9,7 @@
  * convolution/matrix-product kernels. On a shared machine only ratios within one run mean much.
  */
 import * as tf from '@tensorflow/tfjs-core';
-import { ensureGradients, registerTrainingKernels, useBackend } from '@gq/runtime';
+import { createAdam, ensureGradients, registerTrainingKernels, useBackend } from '@gq/runtime';
 import { convolutionShare, profileKernels, type KernelTiming } from '@gq/runtime/internal';
 import { DataParallelTrainer, WorkerPool } from '@gq/runtime/parallel';
 import { benchModels, createBenchModel, type BenchModel, type BenchModelName } from './engine-model.js';
@@ -126,22 +126,24 @@ interface Row {
 
 async function oneThread(name: BenchModelName, rows: Row[], profiles: string[]): Promise<void> {
   const model = createBenchModel(name, 1);
-  const state: OneThread = { model, optimizer: tf.train.adam(1e-3), step: 0 };
+  // One model; each variant keeps its own optimizer (the engine's fused Adam, or tfjs's own).
+  const states: Record<Variant, OneThread> = { fused: { model, optimizer: createAdam(1e-3), step: 0 }, composed: { model, optimizer: tf.train.adam(1e-3), step: 0 } };
   const x = tf.tensor4d(images(3), [batch, side, side, 3]);
   const moments = model.encode(x);
   try {
-    const train = await interleaved({ fused: withKernels('fused', () => trainStep(state, x)), composed: withKernels('composed', () => trainStep(state, x)) }, steps);
+    const train = await interleaved({ fused: withKernels('fused', () => trainStep(states.fused, x)), composed: withKernels('composed', () => trainStep(states.composed, x)) }, steps);
     rows.push({ model: name, work: 'train step, 1 thread', unit: 'ms', values: train });
     for (const what of ['encode', 'decode'] as const) {
       const run = (): Promise<void> => encodeDecode(model, x, moments.mu, what);
       const ms = await interleaved({ fused: withKernels('fused', run), composed: withKernels('composed', run) }, steps);
       rows.push({ model: name, work: `${what}, 1 thread`, unit: 'img/s', values: ms });
     }
-    for (const v of variants) profiles.push(formatProfile(name, v.label, await profileStep(state, x, v.label)));
+    for (const v of variants) profiles.push(formatProfile(name, v.label, await profileStep(states[v.label], x, v.label)));
   } finally {
     use('fused');
     tf.dispose([x, moments.mu, moments.logVar]);
-    state.optimizer.dispose();
+    states.fused.optimizer.dispose();
+    states.composed.optimizer.dispose();
     model.dispose();
   }
 }
@@ -228,7 +230,7 @@ async function main(): Promise<void> {
   registerTrainingKernels();
   console.log(
     `wasm backend, batch ${batch}, ${side}×${side} RGB, medians of ${steps} interleaved runs after one warm-up each. ` +
-      "'fused' = this engine; 'composed' = the same with registerTrainingKernels({ fused: false }) (layers as tfjs op chains). " +
+      "'fused' = this engine; 'composed' = the same with registerTrainingKernels({ fused: false }) (layers as tfjs op chains, wasm's own matrix products and sums) and tfjs's own Adam. " +
       'Shared machine: compare the two columns of one run; absolute numbers need a quiet machine.\n',
   );
   const rows: Row[] = [];
