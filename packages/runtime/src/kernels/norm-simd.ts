@@ -159,6 +159,26 @@ function emitSigmoid(w: FunctionWriter, { n, t, k, f }: SigmoidLocals): void {
 }
 
 /**
+ * Multiply the f32x4 on the stack (dy) by silu′(n) at n = x̂·γ[q] + β[q]:
+ * silu′(n) = σ(n)·(1 + n·(1 − σ(n))). `s` is scratch for σ(n).
+ */
+function multiplySiluDerivative(
+  w: FunctionWriter,
+  at: { readonly xHat: number; readonly gamma: number; readonly beta: number; readonly q: number; readonly s: number; readonly sigmoid: SigmoidLocals },
+): void {
+  w.get(at.xHat);
+  load(w, at.gamma, at.q).simd(SimdOp.f32x4Mul);
+  load(w, at.beta, at.q).simd(SimdOp.f32x4Add);
+  emitSigmoid(w, at.sigmoid);
+  w.tee(at.s);
+  splat(w, 1);
+  w.get(at.sigmoid.n);
+  splat(w, 1).get(at.s).simd(Simd.f32x4Sub);
+  w.simd(SimdOp.f32x4Mul).simd(SimdOp.f32x4Add).simd(SimdOp.f32x4Mul);
+  w.simd(SimdOp.f32x4Mul);
+}
+
+/**
  * The row × channel loop every function shares: `body(i, q)` is emitted with local `i` = byte
  * offset of the element from the start of the slice and `q` = byte offset of its channel.
  */
@@ -257,17 +277,7 @@ function gradGather(withSilu: boolean): FunctionSpec {
     load(w, xShift, q).simd(SimdOp.f32x4Add).set(xHat);
     load(w, dy, i);
     if (withSilu) {
-      // silu′(n) = σ(n)·(1 + n·(1 − σ(n)))
-      w.get(xHat);
-      load(w, gamma, q).simd(SimdOp.f32x4Mul);
-      load(w, beta, q).simd(SimdOp.f32x4Add);
-      emitSigmoid(w, sigmoid);
-      w.tee(s);
-      splat(w, 1);
-      w.get(sigmoid.n);
-      splat(w, 1).get(s).simd(Simd.f32x4Sub);
-      w.simd(SimdOp.f32x4Mul).simd(SimdOp.f32x4Add).simd(SimdOp.f32x4Mul);
-      w.simd(SimdOp.f32x4Mul);
+      multiplySiluDerivative(w, { xHat, gamma, beta, q, s, sigmoid });
     }
     w.set(d);
     address(w, dn, i).get(d);
@@ -504,17 +514,7 @@ function layerNormRowsGrad(withSilu: boolean): FunctionSpec {
       w.set(xHat);
       load(w, dy, q);
       if (withSilu) {
-        // silu′(n) = σ(n)·(1 + n·(1 − σ(n))), n = x̂·γ + β
-        w.get(xHat);
-        load(w, gamma, q).simd(SimdOp.f32x4Mul);
-        load(w, beta, q).simd(SimdOp.f32x4Add);
-        emitSigmoid(w, sigmoid);
-        w.tee(s);
-        splat(w, 1);
-        w.get(sigmoid.n);
-        splat(w, 1).get(s).simd(Simd.f32x4Sub);
-        w.simd(SimdOp.f32x4Mul).simd(SimdOp.f32x4Add).simd(SimdOp.f32x4Mul);
-        w.simd(SimdOp.f32x4Mul);
+        multiplySiluDerivative(w, { xHat, gamma, beta, q, s, sigmoid });
         w.set(d);
         address(w, dx, q).get(d);
         store(w);
