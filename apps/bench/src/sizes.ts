@@ -94,32 +94,30 @@ const smallSpeed: SizeProfile['speed'] = {
 };
 
 /**
- * `medium`'s UNet steps (ViT: `MEDIUM_VIT_STEPS`): the fewest of the tdc-speed grid at which TDC
+ * `medium`'s steps (both backbones): the fewest of the tdc-speed grid at which TDC
  * (reference γ = 1.01, batch 16) holds ≥ 80 % of held-out tokens in band. Measured on the UNet GQ
  * model at T = 8: 19.6 / 43.3 / 66.5 / 76.0 / 82.2 % in band after 200 / 400 / 700 / 1000 / 1300 steps,
  * with decode(μ + σε) − decode(GQ) 0.13–0.27 dB throughout.
  */
 const MEDIUM_STEPS = 1300;
-const MEDIUM_VIT_STEPS = 300;
 /**
- * Seconds per step of the 32×32 presets at batch 16 on two wasm workers: a 20-step gq-train run of
- * each, its training CPU seconds per step halved (the machine was shared, load ≈ 15, so wall time
- * per step was 2.46 s and 13.9 s; CPU time is what two quiet cores would spend).
+ * Seconds per step of the 32×32 presets at batch 16 on two quiet wasm workers: UNet tiny32 from the
+ * main job (1400 steps in 332 s), ViT cpu32 from it times the engine bench's ViT/UNet ratio of
+ * two-worker steps at batch 32 (636 / 493 ms). Kept results replace them with their own means.
  */
-const MEDIUM_SECONDS_PER_STEP = { unet: 0.44, vit: 1.72, measured: '20-step gq-train runs, batch 16, training CPU seconds per step ÷ 2 cores' };
+const MEDIUM_SECONDS_PER_STEP = { unet: 0.24, vit: 0.31, measured: 'main job (UNet) and engine bench ratio (ViT), batch 16, 2 quiet workers' };
 
 /**
  * `medium`: the 32×32 presets (UNet tiny32, ViT cpu32) on both backbones, 2 rates, 3 seeds, at the
  * reference γ = 1.01: a faster γ did not engage TDC sooner at this size (in band after 700 steps:
  * 66.5 % at γ = 1.01, 63.1 % at 1.03, 59.0 % at 1.05; tdc-speed), so UNet models train
- * MEDIUM_STEPS. The ViT trains MEDIUM_VIT_STEPS: its step costs several UNet steps. Cost per
+ * MEDIUM_STEPS, and so do the ViT models (a ViT step costs about 1.3 UNet steps). Cost per
  * suite: the Cost table of every RESULTS.md.
  */
 const medium: SizeProfile = {
   name: 'medium',
   dataset: 'sample',
   steps: MEDIUM_STEPS,
-  vitSteps: MEDIUM_VIT_STEPS,
   batchSize: 16,
   learningRate: 1e-3,
   testImages: 256,
