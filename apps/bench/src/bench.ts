@@ -198,7 +198,7 @@ function describeRestriction(suite: SuiteName, r: Restriction, size: SizeProfile
   const parts = [];
   if (gridSuites.has(suite) && r.archs.length < size.rdArchs.length) parts.push(`${r.archs.join(' + ')} only (of ${size.rdArchs.join(' + ')})`);
   if (gridSuites.has(suite) && r.bits.length < size.rdBits.length) parts.push(`${r.bits.join(', ')} bits only (of ${size.rdBits.join(', ')})`);
-  if (r.seeds < size.seeds) parts.push(`seeds 0–${r.seeds - 1} only (of ${size.seeds})`);
+  if (r.seeds < size.seeds) parts.push(`${r.seeds === 1 ? 'seed 0' : `seeds 0–${r.seeds - 1}`} only (of ${size.seeds})`);
   if (r.speedSteps.length < size.tdcSpeed.steps.length) parts.push(`${r.speedSteps.join(', ')} steps only (of ${size.tdcSpeed.steps.join(', ')})`);
   return parts.join(', ');
 }
