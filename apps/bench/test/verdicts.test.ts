@@ -253,6 +253,27 @@ describe('claim 11 (controller)', () => {
     expect(summarizeController(wrong, 0, 8, 0.5).wrongSide).toBe(1);
     expect(claim11([], 1.01).verdict).toBe('inconclusive');
   });
+  it('reports tier multipliers saturated by ever-present tails without failing, and fails a global λ spread over more than four decades', () => {
+    // Both tails on every step (min 6 < 7.5, max 10 > 8.5): λ_min and λ_max walk to the clamp, as the rule says.
+    const tails = Array.from({ length: 100 }, (_, i): ControllerStep => ({
+      step: i + 1,
+      bits: { mean: 8, min: 6, max: 10, inBand: 80, count: 100 },
+      lambda: { global: 0.05, min: Math.max(1e-3, 1.01 ** -(i * 10)), max: Math.min(1e3, 1.01 ** (i * 10)) },
+    }));
+    const summary = summarizeController(tails, 0, 8, 0.5);
+    expect(summary.lowTailShare).toBe(1);
+    expect(summary.highTailShare).toBe(1);
+    // 1.01^(10 i) reaches 1e3 at i ≥ 70 (1.01^695 > 1e3): steps 71…100 sit at the clamp.
+    expect(summary.tierClampedShare).toBeCloseTo(0.3, 10);
+    expect(summary.globalLow).toBe(0.05);
+    const check = claim11([summary], 1.01);
+    expect(check.verdict).toBe('reproduces');
+    expect(check.measured).toContain('695 steps in a row');
+    expect(check.measured).toContain('at the clamp on 30% of steps');
+    const spread = tails.map((s, i) => ({ ...s, lambda: { ...s.lambda, global: i < 50 ? 1 : 5e-5 } }));
+    expect(summarizeController(spread, 0, 8, 0.5).globalHigh / summarizeController(spread, 0, 8, 0.5).globalLow).toBeCloseTo(2e4, 6);
+    expect(claim11([summarizeController(spread, 0, 8, 0.5)], 1.01).verdict).toBe('does not reproduce');
+  });
 });
 
 describe('tdc-speed', () => {

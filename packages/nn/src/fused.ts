@@ -44,6 +44,12 @@ export const upsampleKernelName = 'GqUpsampleNearest2x';
 /** Gradient of `upsampleKernelName`: dy [B, 2H, 2W, C] → dx [B, H, W, C], each the sum of its 2×2 block. */
 export const upsampleGradKernelName = 'GqUpsampleNearest2xGrad';
 
+/** GELU in its exact form, x·Φ(x) with Φ the standard normal CDF. Input x (float32, any shape); output the same shape. No attrs. */
+export const geluKernelName = 'GqGelu';
+
+/** Gradient of `geluKernelName`: dy and x (same shape) → dx = dy·(Φ(x) + x·φ(x)), φ the standard normal density. */
+export const geluGradKernelName = 'GqGeluGrad';
+
 /** Whether the current backend registered the kernel `name`. */
 export function hasFusedKernel(name: string): boolean {
   return tf.getKernel(name, tf.getBackend()) !== undefined;
@@ -87,4 +93,15 @@ export function fusedUpsampleNearest2x(x: tf.Tensor4D): tf.Tensor4D {
     return { value, gradFunc: (dy: tf.Tensor) => runKernel(upsampleGradKernelName, { dy }, {})[0]! };
   });
   return run(x) as tf.Tensor4D;
+}
+
+/** The fused GELU as one differentiable op (its gradient is `geluGradKernelName`). */
+export function fusedGelu(x: tf.Tensor): tf.Tensor {
+  const run = tf.customGrad((...args: (tf.Tensor | tf.GradSaveFunc)[]) => {
+    const [input, save] = args as [tf.Tensor, tf.GradSaveFunc];
+    const [value] = runKernel(geluKernelName, { x: input }, {}) as [tf.Tensor];
+    save([input]);
+    return { value, gradFunc: (dy: tf.Tensor, saved: tf.Tensor[]) => runKernel(geluGradKernelName, { dy, x: saved[0]! }, {})[0]! };
+  });
+  return run(x);
 }

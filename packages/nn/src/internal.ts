@@ -19,6 +19,8 @@ export {
   normGradKernelName,
   upsampleKernelName,
   upsampleGradKernelName,
+  geluKernelName,
+  geluGradKernelName,
   hasFusedKernel,
 } from './fused.js';
 export type { NormKernelAttrs, NormActivation } from './fused.js';

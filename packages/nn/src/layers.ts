@@ -1,8 +1,10 @@
 import * as tf from '@tensorflow/tfjs-core';
 import { NnError } from './errors.js';
 import {
+  fusedGelu,
   fusedNorm,
   fusedUpsampleNearest2x,
+  geluKernelName,
   hasFusedKernel,
   normKernelName,
   upsampleKernelName,
@@ -176,8 +178,12 @@ export function silu(x: tf.Tensor): tf.Tensor {
   return run(x);
 }
 
-/** GELU, exact erf form (PyTorch's nn.GELU default): x·(1 + erf(x/√2))/2. */
+/**
+ * GELU, exact erf form (PyTorch's nn.GELU default): x·(1 + erf(x/√2))/2. One kernel each way where
+ * the backend has the fused kernel; else tfjs-core ops.
+ */
 export function gelu(x: tf.Tensor): tf.Tensor {
+  if (hasFusedKernel(geluKernelName)) return fusedGelu(x);
   return tf.tidy(() => tf.mul(tf.mul(x, 0.5), tf.add(tf.erf(tf.mul(x, Math.SQRT1_2)), 1)));
 }
 

@@ -1,7 +1,7 @@
 import { F32, FunctionWriter, I32, Op, SimdOp, V128, encodeModule, type FunctionSpec, type ValueType } from '@gq/codebook/internal';
 
 /*
- * 128-bit SIMD loops for the fused normalisation kernels, emitted as WebAssembly that imports the
+ * 128-bit SIMD loops for the fused layer kernels (normalisation, GELU), emitted as WebAssembly that imports the
  * wasm backend's own memory, so they read and write tensors where they lie. Each function walks
  * `rows` rows of a [rows, C] slice (C a multiple of 4, a row `rowBytes` = 4·C bytes long) with
  * per-channel vectors of C floats (coefficients, accumulators); all addresses are byte offsets
@@ -17,6 +17,9 @@ import { F32, FunctionWriter, I32, Op, SimdOp, V128, encodeModule, type Function
 /** SIMD opcodes beyond the emitter's set (WebAssembly 2.0, after the 0xFD prefix). */
 const Simd = {
   i8x16Shuffle: 0x0d,
+  v128Bitselect: 0x52,
+  f32x4Abs: 0xe0,
+  f32x4Neg: 0xe1,
   f32x4Splat: 0x13,
   f64x2Splat: 0x14,
   f64x2ExtractLane: 0x21,
@@ -37,6 +40,7 @@ const Simd = {
 /** Scalar opcodes beyond the emitter's set (float64 arithmetic and conversions). */
 const Scalar = {
   f64Const: 0x44,
+  i32GtU: 0x4b,
   i32Sub: 0x6b,
   i32Shl: 0x74,
   i32ShrU: 0x76,
@@ -100,6 +104,10 @@ export interface NormSimd {
    * every `blockRows` rows and at the end. One call for the whole slice (the Sum kernel's path).
    */
   columnSumsBlocked(x: number, rows: number, rowBytes: number, widthBytes: number, blockRows: number, block: number, sums: number): void;
+  /** y = x·Φ(x) over `bytes` bytes (a multiple of 16), Φ as in `phiSteps`. */
+  gelu(x: number, y: number, bytes: number): void;
+  /** dx = dy·(Φ(x) + x·φ(x)) over `bytes` bytes (a multiple of 16); `dx` may alias `dy`. */
+  geluGrad(dy: number, x: number, dx: number, bytes: number): void;
 }
 
 function splat(w: FunctionWriter, value: number): FunctionWriter {
@@ -110,30 +118,79 @@ function splat(w: FunctionWriter, value: number): FunctionWriter {
 }
 
 /**
- * Emits e^v for the f32x4 on the stack, leaving e^v: v clamped to [−80, 80], v·log2(e) = k + f
- * with k = nearest integer, 2^k built in the exponent bits, e^{f·ln 2} (|f·ln 2| ≤ 0.35) from its
- * degree-6 Taylor polynomial (relative error ≤ 2e-7, about float32's rounding).
+ * e^v of the f32x4 in local `v`, written back to `v`, as stack-neutral steps (so several independent
+ * values can be interleaved step by step): v clamped to [−80, 80], v·log2(e) = k + f with k = nearest
+ * integer, 2^k built in the exponent bits, e^{f·ln 2} (|f·ln 2| ≤ 0.35) from its degree-6 Taylor
+ * polynomial (relative error ≤ 2e-7, about float32's rounding). `k` and `f` are scratch.
  */
-function emitExp(w: FunctionWriter, t: number, k: number, f: number): void {
-  splat(w, -80).simd(Simd.f32x4Max);
-  splat(w, 80).simd(Simd.f32x4Min);
-  splat(w, Math.LOG2E).simd(SimdOp.f32x4Mul).set(t);
-  w.get(t).simd(Simd.f32x4Nearest).set(k);
-  w.get(t).get(k).simd(Simd.f32x4Sub);
-  splat(w, Math.LN2).simd(SimdOp.f32x4Mul).set(f);
+function expSteps(v: number, k: number, f: number, constant: PushConstant = splat): Step[] {
   // Horner: 1 + f(1 + f(1/2 + f(1/6 + f(1/24 + f(1/120 + f/720)))))
-  const coefficients = [1 / 720, 1 / 120, 1 / 24, 1 / 6, 1 / 2, 1, 1];
-  splat(w, coefficients[0]!);
-  for (const c of coefficients.slice(1)) {
-    w.get(f).simd(SimdOp.f32x4Mul);
-    splat(w, c).simd(SimdOp.f32x4Add);
+  const coefficients = [1 / 120, 1 / 24, 1 / 6, 1 / 2, 1, 1];
+  return [
+    (w) => {
+      w.get(v);
+      constant(w, -80).simd(Simd.f32x4Max);
+      constant(w, 80).simd(Simd.f32x4Min);
+      constant(w, Math.LOG2E).simd(SimdOp.f32x4Mul).set(v);
+    },
+    (w) => w.get(v).simd(Simd.f32x4Nearest).set(k),
+    (w) => {
+      w.get(v).get(k).simd(Simd.f32x4Sub);
+      constant(w, Math.LN2).simd(SimdOp.f32x4Mul).set(f);
+    },
+    (w) => constant(w, 1 / 720).set(v),
+    ...coefficients.map((c): Step => (w) => {
+      w.get(v).get(f).simd(SimdOp.f32x4Mul);
+      constant(w, c).simd(SimdOp.f32x4Add).set(v);
+    }),
+    (w) => {
+      // 2^k: (k + 127) << 23 reinterpreted as float32; k ∈ [−116, 116] keeps it a normal number.
+      w.get(v);
+      w.get(k).simd(Simd.i32x4TruncSatF32x4S);
+      constant(w, exponentBias).simd(Simd.i32x4Add).i32(23).simd(Simd.i32x4Shl);
+      w.simd(SimdOp.f32x4Mul).set(v);
+    },
+  ];
+}
+
+/** One stack-neutral piece of emitted code (it reads and writes locals only). */
+type Step = (w: FunctionWriter) => void;
+
+/** Pushes a float32 splat of `value` (a v128.const, or a local holding it). */
+type PushConstant = (w: FunctionWriter, value: number) => FunctionWriter;
+
+/** The float32 whose bits are the integer 127 (float32's exponent bias), splat for the i32x4 add in 2^k. */
+const exponentBias = new Float32Array(Int32Array.of(127).buffer)[0]!;
+
+/**
+ * Hold each of `values` in a v128 local set once at this point (before a loop), and push from those
+ * locals: a v128.const in a loop body costs several instructions per use, a local one load at most.
+ */
+function constantLocals(w: FunctionWriter, values: readonly number[]): PushConstant {
+  const locals = new Map<number, number>();
+  for (const value of values) {
+    if (locals.has(value)) continue;
+    const local = w.local(V128);
+    splat(w, value).set(local);
+    locals.set(value, local);
   }
-  // 2^k: (k + 127) << 23 reinterpreted as float32; k ∈ [−116, 116] keeps it a normal number.
-  w.get(k).simd(Simd.i32x4TruncSatF32x4S);
-  w.simd(SimdOp.v128Const);
-  for (const b of new Uint8Array(Int32Array.of(127, 127, 127, 127).buffer)) w.code.push(b);
-  w.simd(Simd.i32x4Add).i32(23).simd(Simd.i32x4Shl);
-  w.simd(SimdOp.f32x4Mul);
+  return (writer, value) => {
+    const local = locals.get(value);
+    return local === undefined ? splat(writer, value) : writer.get(local);
+  };
+}
+
+/** Emit `chains` (each a list of steps of equal length) step by step across chains, so independent dependency chains interleave. */
+function interleave(w: FunctionWriter, chains: readonly (readonly Step[])[]): void {
+  const length = chains[0]?.length ?? 0;
+  for (let i = 0; i < length; i++) for (const chain of chains) chain[i]!(w);
+}
+
+/** Emits e^v for the f32x4 on the stack, leaving e^v (`t` keeps v; `k`, `f` are scratch; see `expSteps`). */
+function emitExp(w: FunctionWriter, t: number, k: number, f: number): void {
+  w.set(t);
+  interleave(w, [expSteps(t, k, f)]);
+  w.get(t);
 }
 
 /** The v128 locals `emitSigmoid` works in; `n` keeps its argument. */
@@ -156,6 +213,136 @@ function emitSigmoid(w: FunctionWriter, { n, t, k, f }: SigmoidLocals): void {
   w.v128Zero().get(n).simd(Simd.f32x4Sub);
   emitExp(w, t, k, f);
   w.simd(SimdOp.f32x4Add).simd(Simd.f32x4Div);
+}
+
+/**
+ * Coefficients c₀…c₉ of erfc(z) ≈ t·exp(−z² + Σ cᵢ tⁱ) with t = 1/(1 + z/2), z ≥ 0 (Chebyshev
+ * fit, relative error below 1.2e-7 for every z ≥ 0, so Φ keeps its precision far into the lower tail).
+ */
+export const erfcCoefficients = [
+  -1.26551223, 1.00002368, 0.37409196, 0.09678418, -0.18628806, 0.27886807, -1.13520398, 1.48851587, -0.82215223, 0.17087277,
+] as const;
+
+/** The v128 locals of one GELU chain: `x` its input, `phi` Φ(x) when `phiSteps` end; the rest scratch. */
+interface GeluLocals {
+  readonly x: number;
+  readonly z: number;
+  readonly t: number;
+  readonly phi: number;
+  readonly k: number;
+  readonly f: number;
+}
+
+function geluLocals(w: FunctionWriter): GeluLocals {
+  return { x: w.local(V128), z: w.local(V128), t: w.local(V128), phi: w.local(V128), k: w.local(V128), f: w.local(V128) };
+}
+
+/**
+ * Φ(x) = P(N(0, 1) ≤ x) of local `x` into local `phi`: with z = |x|/√2, h = erfc(z)/2 from
+ * `erfcCoefficients`, Φ = 1 − h for x ≥ 0 and h below (no cancellation in the lower tail).
+ */
+function phiSteps({ x, z, t, phi, k, f }: GeluLocals, constant: PushConstant): Step[] {
+  const top = erfcCoefficients.length - 1;
+  return [
+    (w) => {
+      w.get(x).simd(Simd.f32x4Abs);
+      constant(w, Math.SQRT1_2).simd(SimdOp.f32x4Mul).set(z);
+    },
+    (w) => {
+      constant(w, 1);
+      constant(w, 1);
+      w.get(z);
+      constant(w, 0.5).simd(SimdOp.f32x4Mul).simd(SimdOp.f32x4Add).simd(Simd.f32x4Div).set(t);
+    },
+    (w) => constant(w, erfcCoefficients[top]!).set(phi),
+    ...erfcCoefficients.slice(0, top).reverse().map((c): Step => (w) => {
+      w.get(phi).get(t).simd(SimdOp.f32x4Mul);
+      constant(w, c).simd(SimdOp.f32x4Add).set(phi);
+    }),
+    (w) => w.get(phi).get(z).get(z).simd(SimdOp.f32x4Mul).simd(Simd.f32x4Sub).set(phi),
+    ...expSteps(phi, k, f, constant),
+    (w) => {
+      w.get(phi).get(t).simd(SimdOp.f32x4Mul);
+      constant(w, 0.5).simd(SimdOp.f32x4Mul).set(z);
+    },
+    (w) => {
+      constant(w, 1).get(z).simd(Simd.f32x4Sub);
+      w.get(z);
+      w.get(x).v128Zero().simd(SimdOp.f32x4Ge);
+      w.simd(Simd.v128Bitselect).set(phi);
+    },
+  ];
+}
+
+/** Every constant the GELU loops use, held in locals. */
+const geluConstants = [
+  Math.SQRT1_2, 1, 0.5, -0.5, ...erfcCoefficients, -80, 80, Math.LOG2E, Math.LN2, 1 / 720, 1 / 120, 1 / 24, 1 / 6, exponentBias, 1 / Math.sqrt(2 * Math.PI),
+];
+
+/** GELU chains per loop iteration: independent values in flight, so the long dependency chain of Φ does not serialise the loop. */
+const geluChains = 2;
+
+/**
+ * The loop shared by `gelu` and `geluGrad`: `geluChains` quads per iteration (chain c at byte
+ * offset q + 16c, one local set each), then single quads to the end. `body(chains, q)` emits an
+ * iteration's work for that many chains at byte offset q.
+ */
+function geluLoop(w: FunctionWriter, bytes: number, body: (chains: readonly GeluLocals[], q: number, constant: PushConstant) => void): void {
+  const constant = constantLocals(w, geluConstants);
+  const locals = Array.from({ length: geluChains }, () => geluLocals(w));
+  const q = w.local(I32);
+  w.i32(0).set(q);
+  for (const width of [geluChains, 1]) {
+    w.begin(Op.block).begin(Op.loop);
+    w.get(q).i32(16 * width).op(Op.i32Add).get(bytes).op(Scalar.i32GtU).branch(Op.brIf, 1);
+    body(locals.slice(0, width), q, constant);
+    w.get(q).i32(16 * width).op(Op.i32Add).set(q);
+    w.branch(Op.br, 0);
+    w.op(Op.end).op(Op.end);
+  }
+}
+
+/** `gelu`: y = x·Φ(x). */
+function geluForward(): FunctionSpec {
+  const w = new FunctionWriter(3);
+  const [x, y, bytes] = [0, 1, 2];
+  geluLoop(w, bytes, (chains, q, constant) => {
+    chains.forEach((l, c) => w.get(x).get(q).op(Op.i32Add).simdMemory(SimdOp.v128Load, 16 * c, 16).set(l.x));
+    interleave(w, chains.map((l) => phiSteps(l, constant)));
+    chains.forEach((l, c) => {
+      w.get(y).get(q).op(Op.i32Add);
+      w.get(l.x).get(l.phi).simd(SimdOp.f32x4Mul);
+      w.simdMemory(SimdOp.v128Store, 16 * c, 16);
+    });
+  });
+  return { params: [I32, I32, I32], body: w, exportName: 'gelu' };
+}
+
+/** `geluGrad`: dx = dy·(Φ(x) + x·φ(x)) with φ(x) = e^{−x²/2}/√(2π). */
+function geluBackward(): FunctionSpec {
+  const w = new FunctionWriter(4);
+  const [dy, x, dx, bytes] = [0, 1, 2, 3];
+  geluLoop(w, bytes, (chains, q, constant) => {
+    chains.forEach((l, c) => w.get(x).get(q).op(Op.i32Add).simdMemory(SimdOp.v128Load, 16 * c, 16).set(l.x));
+    // φ's exponential runs in `t` after Φ is done with it (k and f are scratch again).
+    const density = (l: GeluLocals): Step[] => [
+      (w) => {
+        w.get(l.x).get(l.x).simd(SimdOp.f32x4Mul);
+        constant(w, -0.5).simd(SimdOp.f32x4Mul).set(l.t);
+      },
+      ...expSteps(l.t, l.k, l.f, constant),
+    ];
+    interleave(w, chains.map((l) => [...phiSteps(l, constant), ...density(l)]));
+    chains.forEach((l, c) => {
+      w.get(dx).get(q).op(Op.i32Add);
+      w.get(dy).get(q).op(Op.i32Add).simdMemory(SimdOp.v128Load, 16 * c, 16);
+      w.get(l.phi).get(l.x).get(l.t).simd(SimdOp.f32x4Mul);
+      constant(w, 1 / Math.sqrt(2 * Math.PI)).simd(SimdOp.f32x4Mul).simd(SimdOp.f32x4Add);
+      w.simd(SimdOp.f32x4Mul);
+      w.simdMemory(SimdOp.v128Store, 16 * c, 16);
+    });
+  });
+  return { params: [I32, I32, I32, I32], body: w, exportName: 'geluGrad' };
 }
 
 /**
@@ -598,7 +785,7 @@ export function normSimdFor(memory: WebAssembly.Memory): NormSimd {
         [
           columnSums(), columnSquares(), affine(false), affine(true), gradGather(false), gradGather(true), gradApply(),
           layerNormRows(false), layerNormRows(true), layerNormRowsGrad(false), layerNormRowsGrad(true),
-          columnSumsBlocked(),
+          columnSumsBlocked(), geluForward(), geluBackward(),
         ],
         1,
       ),

@@ -15,6 +15,8 @@ import type {
   UnsortedSegmentSumAttrs,
 } from '@tensorflow/tfjs-core';
 import {
+  geluGradKernelName,
+  geluKernelName,
   normGradKernelName,
   normKernelName,
   upsampleGradKernelName,
@@ -33,24 +35,28 @@ import {
 } from './conv-backprop.js';
 import { unsortedSegmentSum } from './unsorted-segment-sum.js';
 import { batchMatMul, fusedMatMul, type FusedMatMulInputs } from './batch-mat-mul.js';
+import { geluBackward, geluForward } from './gelu.js';
 import { normBackward, normForward, upsampleNearest2x, upsampleNearest2xGrad } from './norm.js';
 import { sumLeadingAxes } from './sum.js';
-import type { WasmBackendLike } from './wasm-ops.js';
+import { reshape, type WasmBackendLike } from './wasm-ops.js';
 
 /**
  * The fused kernels @gq/nn's layers run where a backend registers them (normalisation with its
- * affine map and SiLU, nearest ×2 upsampling, and their gradients), each a single pass over the
- * wasm heap in place of a chain of tfjs kernels.
+ * affine map and SiLU, nearest ×2 upsampling, GELU, and their gradients), each a single pass over
+ * the wasm heap in place of a chain of tfjs kernels.
  */
-export const fusedKernelNames = [normKernelName, normGradKernelName, upsampleKernelName, upsampleGradKernelName] as const;
+export const fusedKernelNames = [normKernelName, normGradKernelName, upsampleKernelName, upsampleGradKernelName, geluKernelName, geluGradKernelName] as const;
 
 /**
  * The kernels that speed up the layers' own work: the fused ones, a BatchMatMul on a SIMD GEMM
  * (reading transposed operands without wasm's scalar loops: linear and attention products and
  * their gradients), and a _FusedMatMul on the same GEMM for linear layers' forward (x·W + b).
  * Sum: bias gradients (sums over leading axes) on the heap in place, without wasm's transpose.
+ * Identity (tf.clone, and what autodiff and custom gradients clone): the same buffer with one more
+ * reference, as Reshape does, where wasm's own kernel copies it; no kernel writes into its inputs,
+ * and the in-place Adam updates only buffers nothing else references.
  */
-export const layerKernelNames = [...fusedKernelNames, 'BatchMatMul', '_FusedMatMul', 'Sum'] as const;
+export const layerKernelNames = [...fusedKernelNames, 'BatchMatMul', '_FusedMatMul', 'Sum', 'Identity'] as const;
 
 /** The kernels `registerTrainingKernels` installs on the 'wasm' backend. */
 export const trainingKernelNames = [
@@ -217,6 +223,21 @@ const kernelFuncs: Record<TrainingKernelName, (args: Args) => TensorInfo | Tenso
   [normGradKernelName]: direct(normGradKernelName, (backend, inputs: NormGradInputs, attrs: NormKernelAttrs) => normBackward(backend, inputs, attrs)),
   [upsampleKernelName]: direct(upsampleKernelName, (backend, { x }: { x: TensorInfo }) => upsampleNearest2x(backend, x)),
   [upsampleGradKernelName]: direct(upsampleGradKernelName, (backend, { dy }: { dy: TensorInfo }) => upsampleNearest2xGrad(backend, dy)),
+  [geluKernelName]: direct(geluKernelName, (backend, { x }: { x: TensorInfo }) => geluForward(backend, x)),
+  [geluGradKernelName]: direct(geluGradKernelName, (backend, { dy, x }: { dy: TensorInfo; x: TensorInfo }) => geluBackward(backend, dy, x)),
+  Identity(args) {
+    const { x } = args.inputs as { x: TensorInfo };
+    if (x.dtype === 'string') {
+      count('Identity', 'fallback');
+      const result = runOriginal('Identity', args);
+      if (result === undefined) {
+        throw new RuntimeError('wasm-kernel-missing', "registerTrainingKernels: the wasm backend must provide the 'Identity' kernel, got none registered");
+      }
+      return result;
+    }
+    count('Identity', 'fast');
+    return reshape(args.backend as WasmBackendLike, x, [...x.shape]);
+  },
   Sum(args) {
     const { x } = args.inputs as { x: TensorInfo };
     const { out, path } = sumLeadingAxes(args.backend as WasmBackendLike, x, attrsOf<SumAttrs>(args), () => {
@@ -264,8 +285,8 @@ export function trainingKernelStatus(): TrainingKernelStatus {
  * lacks, a fast input gradient (also the conv-transpose forward), gather's gradient and the
  * depthwise gradients, each built from wasm's XNNPACK convolution, transpose, pad and scatter,
  * with a correct fallback where the fast path does not apply; and, unless `fused: false`, the
- * layer kernels: @gq/nn's fused ones (normalisation + affine + SiLU, ×2 upsampling, forward and
- * gradient) and BatchMatMul / _FusedMatMul on a SIMD GEMM (linear and attention products and
+ * layer kernels: @gq/nn's fused ones (normalisation + affine + SiLU, ×2 upsampling, GELU, forward
+ * and gradient) and BatchMatMul / _FusedMatMul on a SIMD GEMM (linear and attention products and
  * their gradients). Call it once the wasm backend package is loaded (e.g. after
  * `useBackend('wasm')`). Idempotent: a second call registers nothing.
  *
