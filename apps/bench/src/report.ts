@@ -33,6 +33,8 @@ export interface ClaimCheck {
   readonly criterion: string;
   readonly measured: string;
   readonly verdict: 'reproduces' | 'does not reproduce' | 'inconclusive';
+  /** Where the claim does not reproduce or stays open: what its numbers suggest, computed from them. */
+  readonly reading?: string;
 }
 
 export interface SuiteReport {

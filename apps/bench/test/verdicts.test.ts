@@ -56,14 +56,27 @@ describe('claim 9 (rd): best PSNR and SSIM', () => {
   it('is inconclusive within noise', () => {
     expect(claim9([cell('gq', 22, 0.8), ...others(21.98, 0.8)]).verdict).toBe('inconclusive');
   });
+  it('reads where GQ loses: in the VAE when its posterior mean is already behind, else in the conversion', () => {
+    const withPosterior = (mu: number, sample: number): RdCell => ({ ...cell('gq', 21.71, 0.75), psnrMean: summarize(seeds3(mu, 0.1)), psnrSample: summarize(seeds3(sample, 0.1)) });
+    const baselines = [cell('vq', 19.75, 0.67), cell('fsq', 22.43, 0.77), cell('lfq', 20.18, 0.7), cell('bsq', 20, 0.7)];
+    const inVae = claim9([withPosterior(22.2, 22.0), ...baselines]);
+    expect(inVae.verdict).toBe('does not reproduce');
+    expect(inVae.reading).toContain('unet 8b: the Gaussian VAE\'s own posterior mean reaches 22.20 dB, already 0.23 dB below fsq (22.43 dB)');
+    const inConversion = claim9([withPosterior(22.75, 22.17), ...baselines]);
+    expect(inConversion.reading).toContain('the posterior mean reaches 22.75 dB, 0.32 dB above fsq (22.43 dB); the conversion costs 1.04 dB (μ → sample 0.58 dB, sample → GQ 0.46 dB)');
+    expect(claim9([cell('gq', 22, 0.8), ...others(21, 0.7)]).reading).toBeUndefined();
+  });
 });
 
 describe('claim 2 (rd): codebook usage', () => {
   it('reproduces when GQ uses its codebook and VQ significantly less', () => {
     expect(claim2([cell('gq', 0, 0, 0.99), cell('vq', 0, 0, 0.3)]).verdict).toBe('reproduces');
   });
-  it('fails in any cell where GQ uses under 80 % of what it could reach (the ViT K = 256 case)', () => {
-    expect(claim2([cell('gq', 0, 0, 0.99), cell('vq', 0, 0, 0.3), { ...cell('gq', 0, 0, 0.64), arch: 'vit' }]).verdict).toBe('does not reproduce');
+  it('fails in any cell where GQ uses under 80 % of what it could reach (the ViT K = 256 case), and reads its index entropy', () => {
+    const check = claim2([cell('gq', 0, 0, 0.99), cell('vq', 0, 0, 0.3), { ...cell('gq', 0, 0, 0.64), arch: 'vit', perplexity: summarize(seeds3(64, 1)) }]);
+    expect(check.verdict).toBe('does not reproduce');
+    expect(check.reading).toContain('vit K=256: GQ\'s index entropy is log2(perplexity) = 6.00 of 8 bits');
+    expect(check.reading).not.toContain('unet K=256');
   });
   it('is inconclusive when VQ is level with GQ within noise', () => {
     const gq = cell('gq', 0, 0, 0.99);
