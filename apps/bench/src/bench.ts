@@ -38,6 +38,12 @@ export interface BenchOptions {
   readonly suites: readonly string[];
   readonly size: string;
   readonly overrides?: SizeOverrides;
+  /**
+   * Train only part of the size's rd grid (rd, beta and seeds walk it): these backbones and these
+   * bits per position, each a subset of the size's. The size keeps its name and its kept results
+   * (configurations are keyed by their own settings), so the rest of the grid can follow in a later run.
+   */
+  readonly part?: GridPart;
   /** Suite reports and training runs (checkpoints), e.g. the ignored `runs/bench-<size>`. */
   readonly outDir: string;
   /**
@@ -70,6 +76,26 @@ export function resolveSuites(names: readonly string[]): SuiteName[] {
   return suiteNames.filter((s) => names.includes(s));
 }
 
+/** Part of a size's rd grid to run (`BenchOptions.part`). */
+export interface GridPart {
+  readonly archs?: readonly Arch[];
+  readonly bits?: readonly number[];
+}
+
+/** The size with its rd grid cut to `part`, which must name a non-empty subset of each list; no part, the size itself. */
+export function gridPart(size: SizeProfile, part: GridPart | undefined): SizeProfile {
+  if (part === undefined) return size;
+  const pick = <T>(option: string, chosen: readonly T[] | undefined, all: readonly T[]): readonly T[] => {
+    if (chosen === undefined) return all;
+    const outside = chosen.filter((c) => !all.includes(c));
+    if (chosen.length === 0 || outside.length > 0) {
+      throw new BenchError('bad-option', `--${option} must name some of size '${size.name}''s ${all.join(', ')}, got '${chosen.join(',')}'`);
+    }
+    return all.filter((a) => chosen.includes(a));
+  };
+  return { ...size, rdArchs: pick('archs', part.archs, size.rdArchs), rdBits: pick('bits', part.bits, size.rdBits) };
+}
+
 /** What one size contributed to a run: its reports, the suites it could not complete, and its wall time. */
 export interface SizeRun {
   readonly size: SizeProfile;
@@ -98,6 +124,9 @@ export async function runBench(options: BenchOptions): Promise<SuiteReport[]> {
   if (sizeNames.length > 1 && options.reportOnly !== true) {
     throw new BenchError('bad-option', `--size names several sizes (${options.size}) only in report mode; run one size at a time`);
   }
+  if (options.part !== undefined && options.reportOnly === true) {
+    throw new BenchError('bad-option', '--archs and --bits choose what to train; a report covers the whole grid of its kept results, got them with report');
+  }
   const runs: SizeRun[] = [];
   for (const name of sizeNames) runs.push(await runSize(options, name));
   if (options.resultsFile !== undefined) writeResults(options, runs);
@@ -116,7 +145,7 @@ function suitesAt(names: readonly string[], size: SizeProfile): SuiteName[] {
 
 async function runSize(options: BenchOptions, sizeName: string): Promise<SizeRun> {
   if (!Number.isInteger(options.workers) || options.workers < 1) throw new BenchError('bad-option', `--workers must be a positive integer, got ${options.workers}`);
-  const size = sizeProfile(sizeName, options.overrides);
+  const size = gridPart(sizeProfile(sizeName, options.overrides), options.part);
   const chosen = suitesAt(options.suites, size);
   const log = options.log ?? ((line: string) => process.stderr.write(`${line}\n`));
   const outDir = forSize(options.outDir, size);

@@ -7,10 +7,14 @@ import type { BackendName } from '@gq/runtime';
 import { runBench } from './bench.js';
 import { BenchError } from './errors.js';
 import { suiteNames } from './report.js';
-import { sizes, type SizeOverrides } from './sizes.js';
+import { sizes, type Arch, type SizeOverrides } from './sizes.js';
 
 /** This app's version, from its package.json. */
 const { version } = createRequire(import.meta.url)('../package.json') as { version: string };
+
+function list(value: string): string[] {
+  return value.split(',').map((v) => v.trim()).filter((v) => v !== '');
+}
 
 function number(value: string): number {
   const parsed = Number(value);
@@ -34,6 +38,8 @@ const program = new Command('gq-bench')
   .option('--backend <name>', 'training and evaluation backend', 'wasm')
   .option('--steps <n>', 'override the size\'s optimiser steps per configuration', number)
   .option('--seeds <n>', 'override the size\'s training seeds per quality cell', number)
+  .option('--archs <list>', 'train only these of the size\'s rd backbones (comma-separated, e.g. unet); rd, beta and seeds run that part of the grid, and its kept results count for the whole size', list)
+  .option('--bits <list>', 'train only these of the size\'s rd bits per position (comma-separated, e.g. 4), as --archs', (v: string) => list(v).map(number))
   .option('--batch <n>', 'override the size\'s batch', number)
   .option('--test-images <n>', 'override the size\'s held-out images', number)
   .option('--lr <x>', 'override the size\'s learning rate', number)
@@ -72,6 +78,14 @@ const program = new Command('gq-bench')
       backend: options.backend as BackendName,
       quiet: options.quiet as boolean,
       ...(resultsFile !== undefined ? { resultsFile } : {}),
+      ...(options.archs !== undefined || options.bits !== undefined
+        ? {
+            part: {
+              ...(options.archs !== undefined ? { archs: options.archs as Arch[] } : {}),
+              ...(options.bits !== undefined ? { bits: options.bits as number[] } : {}),
+            },
+          }
+        : {}),
       command: ['gq-bench', ...process.argv.slice(2)].join(' '),
     });
   });

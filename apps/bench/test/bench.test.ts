@@ -5,7 +5,7 @@ import { beforeAll, describe, expect, it } from 'vitest';
 import * as tf from '@tensorflow/tfjs-core';
 import { ensureGradients, useBackend } from '@gq/runtime';
 import { theorem31Bound } from '@gq/metrics';
-import { runBench, resolveSuites } from '../src/bench.js';
+import { gridPart, runBench, resolveSuites } from '../src/bench.js';
 import { BenchError } from '../src/errors.js';
 import { assertFinite, markdownTable, suiteNames, type SuiteReport } from '../src/report.js';
 import { sizeProfile, stepsOf } from '../src/sizes.js';
@@ -122,6 +122,19 @@ describe('gq-bench --quick, every suite', () => {
     expect([again!.measuredNow, again!.cached]).toEqual([0, files.length]);
   }, 120_000);
 
+  it('--archs/--bits run part of the rd grid, and its kept results count for the whole size', async () => {
+    const results = mkdtempSync(join(tmpdir(), 'gq-results-'));
+    const quick = sizeProfile('quick');
+    const part = { archs: [quick.rdArchs[0]!], bits: [quick.rdBits[0]!] };
+    const [partRd] = await runBench({ suites: ['rd'], size: 'quick', part, outDir: out, resultsDir: results, workers: 1, backend: 'wasm', quiet: true, command: 'test', log: () => undefined });
+    const kept = readdirSync(join(results, 'rd'));
+    expect(kept).toHaveLength(partRd!.measuredNow);
+    expect(kept.every((f) => f.startsWith(`${part.archs[0]}-`) && f.includes(`-b${part.bits[0]}-`))).toBe(true);
+    const [whole] = await runBench({ suites: ['rd'], size: 'quick', outDir: out, resultsDir: results, workers: 1, backend: 'wasm', quiet: true, command: 'test', log: () => undefined });
+    expect(whole!.cached).toBe(kept.length);
+    expect(whole!.measuredNow + whole!.cached).toBe(quick.rdArchs.length * quick.rdBits.length * kept.length);
+  }, 120_000);
+
   it('report mode builds every report from kept results alone and lists what is missing with its cost', async () => {
     // The first run's configs/ folders, moved into the results layout, one suite left out.
     const results = mkdtempSync(join(tmpdir(), 'gq-results-'));
@@ -236,6 +249,18 @@ describe('gq-bench building blocks', () => {
     expect(resolveSuites(['speed', 'rd'])).toEqual(['rd', 'speed']);
     expect(() => sizeProfile('huge')).toThrow(/--size must be one of quick, small, medium, medium-photos, full, got 'huge'/);
     expect(sizeProfile('small', { steps: 7 }).name).toBe('small+steps=7');
+  });
+
+  it('a grid part keeps the size and its name, and must name some of its backbones and rates', async () => {
+    const medium = sizeProfile('medium');
+    const part = gridPart(medium, { archs: ['vit'], bits: [8] });
+    expect([part.name, part.rdArchs, part.rdBits, part.steps]).toEqual(['medium', ['vit'], [8], medium.steps]);
+    expect(gridPart(medium, { bits: [8, 4] }).rdBits).toEqual(medium.rdBits);
+    expect(() => gridPart(medium, { bits: [5] })).toThrow(/--bits must name some of size 'medium''s 4, 8, got '5'/);
+    expect(() => gridPart(medium, { archs: [] })).toThrow(/--archs must name some of size 'medium''s unet, vit, got ''/);
+    await expect(runBench({ suites: ['rd'], size: 'medium', reportOnly: true, part: { archs: ['unet'] }, outDir: 'unused', workers: 1, backend: 'wasm', command: 'test' })).rejects.toThrow(
+      /--archs and --bits choose what to train/,
+    );
   });
 
   it('nice ticks are 1-2-5 multiples covering the range', () => {
