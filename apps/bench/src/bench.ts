@@ -282,20 +282,31 @@ function keptFiles(resultsDir: string | undefined, outDir: string, suite: SuiteN
 }
 
 /** Mean training seconds per step of each backbone over the kept results that record their training. */
-function keptStepSeconds(run: SizeRun): StepSeconds {
-  const sums: Record<Arch, { seconds: number; steps: number }> = { unet: { seconds: 0, steps: 0 }, vit: { seconds: 0, steps: 0 } };
+/**
+ * Seconds per optimiser step of each backbone from the kept results: the median over the models
+ * they trained (each counted once), so a few models trained on a busy or paused machine do not
+ * move the estimate.
+ */
+function keptStepSeconds(run: SizeRun): { readonly seconds: StepSeconds; readonly models: Record<Arch, number> } {
+  const rates: Record<Arch, number[]> = { unet: [], vit: [] };
   const seen = new Set<string>();
   for (const suite of suiteNames) {
     for (const file of keptFiles(run.resultsDir, run.outDir, suite)) {
       const training = (JSON.parse(readFileSync(file, 'utf8')) as { training?: Partial<TrainingRecord> }).training;
-      if (training?.runId === undefined || training.steps === undefined || training.trainSeconds === undefined || seen.has(training.runId)) continue;
+      if (training?.runId === undefined || !training.steps || training.trainSeconds === undefined || seen.has(training.runId)) continue;
       seen.add(training.runId);
-      const arch: Arch = training.runId.startsWith('vit-') ? 'vit' : 'unet';
-      sums[arch].seconds += training.trainSeconds;
-      sums[arch].steps += training.steps;
+      rates[training.runId.startsWith('vit-') ? 'vit' : 'unet'].push(training.trainSeconds / training.steps);
     }
   }
-  return Object.fromEntries((['unet', 'vit'] as const).filter((a) => sums[a].steps > 0).map((a) => [a, sums[a].seconds / sums[a].steps])) as StepSeconds;
+  const median = (values: readonly number[]): number => {
+    const sorted = [...values].sort((a, b) => a - b);
+    const mid = Math.floor(sorted.length / 2);
+    return sorted.length % 2 === 1 ? sorted[mid]! : (sorted[mid - 1]! + sorted[mid]!) / 2;
+  };
+  return {
+    seconds: Object.fromEntries((['unet', 'vit'] as const).filter((a) => rates[a].length > 0).map((a) => [a, median(rates[a])])) as StepSeconds,
+    models: { unet: rates.unet.length, vit: rates.vit.length },
+  };
 }
 
 /**
@@ -312,13 +323,13 @@ function remainingCost(cost: SuiteCost, kept: readonly string[]): SuiteCost {
 /** The cost table of a size: what each suite trains, its estimated training time, and what is still missing and would cost. */
 function costTable(options: BenchOptions, run: SizeRun): string[] {
   const { size, incomplete } = run;
-  const kept = keptStepSeconds(run);
+  const { seconds: kept, models: keptModels } = keptStepSeconds(run);
   const perStep: StepSeconds = { ...(size.secondsPerStep !== undefined ? { unet: size.secondsPerStep.unet, vit: size.secondsPerStep.vit } : {}), ...kept };
   const missing = new Map(incomplete.map((i) => [i.suite, i]));
   const costs = suiteCosts(size).filter((c) => run.suites.includes(c.suite));
   const remaining = costs.filter((c) => missing.has(c.suite)).map((c) => (c.note === undefined ? remainingCost(c, missing.get(c.suite)!.kept) : c));
   const source = (arch: Arch): string =>
-    kept[arch] !== undefined ? `${kept[arch]!.toFixed(2)} s (mean of the kept results)` : size.secondsPerStep !== undefined ? `${size.secondsPerStep[arch].toFixed(2)} s (${size.secondsPerStep.measured})` : 'unknown';
+    kept[arch] !== undefined ? `${kept[arch]!.toFixed(2)} s (median of the ${keptModels[arch]} model(s) the kept results trained)` : size.secondsPerStep !== undefined ? `${size.secondsPerStep[arch].toFixed(2)} s (${size.secondsPerStep.measured})` : 'unknown';
   const status = (c: SuiteCost): string => {
     const m = missing.get(c.suite);
     if (m === undefined) return options.reportOnly === true ? 'complete' : 'measured';
