@@ -2,6 +2,7 @@ import { createHash } from 'node:crypto';
 import { describe, expect, it } from 'vitest';
 import { CodebookError, codebookFromValues, codebookSpec, createCodebook } from '@gq/codebook';
 import { detLog, philox4x32, ppnd16, uniformFromWords } from '@gq/codebook/internal';
+import { normalCdf } from '@gq/test-utils';
 
 const hex = (words: Uint32Array): string[] => [...words].map((w) => w.toString(16).padStart(8, '0'));
 
@@ -16,28 +17,6 @@ function float32Bits(value: number): string {
   const view = new DataView(new ArrayBuffer(4));
   view.setFloat32(0, value, true);
   return view.getUint32(0, true).toString(16).padStart(8, '0');
-}
-
-/** Standard normal CDF via erfc (W. J. Cody's rational Chebyshev approximations are overkill here:
- * a continued fraction for the tail and the Taylor series near 0, both converged in float64). */
-function normalCdf(x: number): number {
-  const z = Math.abs(x) / Math.SQRT2;
-  let erfc: number;
-  if (z < 2) {
-    let term = z;
-    let sum = z;
-    for (let n = 1; n < 200; n++) {
-      term *= (-z * z) / n;
-      sum += term / (2 * n + 1);
-    }
-    erfc = 1 - (2 / Math.sqrt(Math.PI)) * sum;
-  } else {
-    // Lentz-free backward evaluation of the continued fraction erfc(z) = e^{-z²}/√π · 1/(z + 1/2/(z + 1/(z + …))).
-    let f = z;
-    for (let n = 200; n >= 1; n--) f = z + n / 2 / f;
-    erfc = Math.exp(-z * z) / Math.sqrt(Math.PI) / f;
-  }
-  return x >= 0 ? 1 - erfc / 2 : erfc / 2;
 }
 
 describe('Philox4x32-10', () => {

@@ -4,6 +4,7 @@ import { ensureGradients, registerTrainingKernels, useBackend } from '@gq/runtim
 import { trainingKernelStatus } from '@gq/runtime/internal';
 import { gelu } from '@gq/nn';
 import { geluGradKernelName, geluKernelName } from '@gq/nn/internal';
+import { normalCdf } from '@gq/test-utils';
 import { normals, on } from './helpers/numeric.js';
 
 /*
@@ -11,8 +12,8 @@ import { normals, on } from './helpers/numeric.js';
  * last 1–3 in float64) against a float64 oracle of the float32 inputs, and against @gq/nn's
  * tfjs-op composition x·(1 + erf(x/√2))/2 on cpu.
  *
- * The oracle's Φ is independent of the kernel's erfc fit: 1 − erf by its Taylor series for
- * z = |x|/√2 < 2, erfc by its continued fraction (400 terms) above. Error budget of the kernel,
+ * The oracle's Φ (@gq/test-utils' normalCdf) is independent of the kernel's erfc fit: 1 − erf by
+ * its Taylor series for z = |x|/√2 < 2, erfc by its continued fraction above. Error budget of the kernel,
  * relative to the exact value: the fit's 1.2e-7, float32 rounding of z² inside e^{−z²} (a relative
  * error of about z²·6e-8 in the lower tail, where Φ is that exponential) and a few float32 ulps
  * elsewhere, so the bound is 4e-7·(1 + x²) relative (plus 1e-30 absolute where Φ underflows past
@@ -20,31 +21,6 @@ import { normals, on } from './helpers/numeric.js';
  * ≤ 7e-6 relative at x = −9. The composite's 1 + erf cancels below x ≈ −3 and its erf is itself an approximation,
  * so it is compared in absolute terms only.
  */
-
-/** erfc(z) for z ≥ 0 in float64. */
-function erfc(z: number): number {
-  if (z < 2) {
-    // erf(z) = 2/√π Σ (−1)^n z^(2n+1) / (n! (2n + 1))
-    let term = z;
-    let sum = z;
-    for (let n = 1; n < 200; n++) {
-      term *= (-z * z) / n;
-      sum += term / (2 * n + 1);
-      if (Math.abs(term) < 1e-18) break;
-    }
-    return 1 - (2 / Math.sqrt(Math.PI)) * sum;
-  }
-  // erfc(z) = e^{−z²}/√π · 1/(z + (1/2)/(z + 1/(z + (3/2)/(z + …))))
-  let f = z;
-  for (let k = 400; k >= 1; k--) f = z + k / 2 / f;
-  return Math.exp(-z * z) / Math.sqrt(Math.PI) / f;
-}
-
-/** Φ(x), the standard normal CDF, in float64. */
-function phi(x: number): number {
-  const h = 0.5 * erfc(Math.abs(x) * Math.SQRT1_2);
-  return x >= 0 ? 1 - h : h;
-}
 
 const density = (x: number): number => Math.exp(-0.5 * x * x) / Math.sqrt(2 * Math.PI);
 
@@ -94,10 +70,10 @@ describe('fused GELU on wasm', () => {
       const after = trainingKernelStatus();
       expect(after[geluKernelName].fastCalls).toBeGreaterThan(before[geluKernelName].fastCalls);
       expect(after[geluGradKernelName].fastCalls).toBeGreaterThan(before[geluGradKernelName].fastCalls);
-      const yExact = Float64Array.from(xs, (x) => x * phi(x));
-      const dxExact = Float64Array.from(xs, (x, i) => dys[i]! * (phi(x) + x * density(x)));
+      const yExact = Float64Array.from(xs, (x) => x * normalCdf(x));
+      const dxExact = Float64Array.from(xs, (x, i) => dys[i]! * (normalCdf(x) + x * density(x)));
       expect(worstRatio(y!, yExact, xs)).toBeLessThanOrEqual(1);
-      const dxScale = Float64Array.from(xs, (x, i) => Math.abs(dys[i]!) * (phi(x) + Math.abs(x) * density(x)));
+      const dxScale = Float64Array.from(xs, (x, i) => Math.abs(dys[i]!) * (normalCdf(x) + Math.abs(x) * density(x)));
       expect(worstRatio(dx!, dxExact, xs, dxScale)).toBeLessThanOrEqual(1);
     });
   }
@@ -107,7 +83,7 @@ describe('fused GELU on wasm', () => {
     const [y] = await on('wasm', () => gelu(tf.tensor1d(xs)));
     // Φ(−8) ≈ 6.2e-16: far below float32's ulp(1) = 1.2e-7, where 1 + erf has nothing left.
     for (let i = 0; i < xs.length; i++) {
-      const exact = xs[i]! * phi(xs[i]!);
+      const exact = xs[i]! * normalCdf(xs[i]!);
       expect(Math.abs(y![i]! - exact) / Math.abs(exact)).toBeLessThan(1e-5);
     }
   });

@@ -52,3 +52,4 @@ export { readVaeFixture, splitMomentsError } from './vae-fixture.js';
 export type { VaeFixture } from './vae-fixture.js';
 export { vaeGradientCheck } from './vae-model.js';
 export type { VaeGradientCheck, VaeModel } from './vae-model.js';
+export { erfc, normalCdf } from './normal.js';

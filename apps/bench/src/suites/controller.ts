@@ -142,7 +142,7 @@ export async function controllerSuite(ctx: BenchContext): Promise<SuiteOutput> {
       return { ...summarizeController(steps, seed, config.codebookBits, config.tdcBand), trace: steps.filter((_, i) => i % 10 === 0 || i === steps.length - 1) };
     });
     // Results kept before the multiplier figures existed carry every 10th step: the figures come from that.
-    runs.push({ ...multiplierFigures(summary.trace, summary.target, summary.band), ...summary });
+    runs.push((summary as Partial<MultiplierFigures>).globalLow !== undefined ? summary : { ...multiplierFigures(summary.trace, summary.target, summary.band), ...summary });
   }
   const table: Table = {
     title: `TDC controller over training (UNet GQ, T = ${runs[0]?.target} bits, γ = ${factor})`,
