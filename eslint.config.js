@@ -26,9 +26,9 @@ export default tseslint.config(
     rules: { 'gq/workspace-imports': 'error' },
   },
   {
-    // @gq/runtime chooses backends and runs workers; @gq/training reads datasets and writes checkpoints (Node only).
+    // @gq/runtime chooses backends, runs workers and implements the Node file store; every other package takes what it needs as arguments.
     files: ['packages/*/src/**/*.ts'],
-    ignores: ['packages/runtime/src/**', 'packages/training/src/**'],
+    ignores: ['packages/runtime/src/**'],
     rules: { 'no-restricted-imports': ['error', { patterns: backendImports }] },
   },
 );

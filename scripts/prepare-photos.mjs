@@ -1,7 +1,7 @@
 #!/usr/bin/env node
 // Prepares the `photos` dataset (`--dataset photos` in gq-train and gq-bench): the twelve nature
 // photographs of Debian's mate-backgrounds package, copied with their copyright file into the
-// folder `photos` reads by default (defaultPhotosDir() of @gq/training, ~/.cache/gq-ts/photos).
+// folder `photos` reads by default (defaultPhotosDir(nodeFiles) of @gq/training, ~/.cache/gq-ts/photos).
 // The loader cuts them into patches and splits train/test by photograph.
 //
 //   node scripts/prepare-photos.mjs [--dest DIR]
@@ -39,7 +39,7 @@ function run(command, args, options = {}) {
 function defaultPhotosDir() {
   const training = join(dirname(fileURLToPath(import.meta.url)), '..', 'packages', 'training');
   const tsx = createRequire(join(training, 'package.json')).resolve('tsx');
-  return run(process.execPath, ['--conditions=@gq/source', '--import', tsx, '--input-type=module', '-e', "import { defaultPhotosDir } from '@gq/training'; process.stdout.write(defaultPhotosDir());"], { cwd: training });
+  return run(process.execPath, ['--conditions=@gq/source', '--import', tsx, '--input-type=module', '-e', "import { defaultPhotosDir } from '@gq/training'; import { nodeFiles } from '@gq/runtime/files'; process.stdout.write(defaultPhotosDir(nodeFiles));"], { cwd: training });
 }
 
 const args = process.argv.slice(2);

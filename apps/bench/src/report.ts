@@ -1,6 +1,6 @@
 import { existsSync, mkdirSync, readFileSync, writeFileSync } from 'node:fs';
 import { dirname, join } from 'node:path';
-import { writeFileAtomic } from '@gq/training';
+import { writeFileAtomic } from '@gq/runtime/files';
 import { BenchError } from './errors.js';
 import { describeMachine, type MachineInfo } from './machine.js';
 

@@ -4,6 +4,7 @@ import { join } from 'node:path';
 import * as tf from '@tensorflow/tfjs-core';
 import { psnr, ssim } from '@gq/metrics';
 import { useBackend, type BackendName } from '@gq/runtime';
+import { nodeFiles } from '@gq/runtime/files';
 import { evaluate, methodSpec, resolveConfig, toModelInput, trainRun, TrainedModel, type ConfigInput, type Evaluation, type ImageSet, type TrainConfig } from '@gq/training';
 import { BenchError } from './errors.js';
 import { stepsOf, type Arch, type SizeProfile } from './sizes.js';
@@ -95,6 +96,7 @@ export async function withTrainedModel<T>(
   const dir = runDir(ctx, id);
   ctx.log(`  model ${id}: ${config.steps} steps`);
   const outcome = await trainRun(config, {
+    files: nodeFiles,
     outDir: dir,
     workers: ctx.workers,
     backend: ctx.backend,

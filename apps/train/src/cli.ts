@@ -3,6 +3,7 @@ import { Command, CommanderError, InvalidArgumentError } from 'commander';
 import { BAND_HALF_WIDTH, isGqError } from '@gq/core';
 import { describeBottleneck, evaluateAndExport, methods, rate, DEFAULT_BATCH, DEFAULT_STEPS, REFERENCE_TDC_FACTOR, resolveConfig, trainRun, TrainError } from '@gq/training';
 import { backendNames, type BackendName } from '@gq/runtime';
+import { nodeFiles } from '@gq/runtime/files';
 
 /** This app's version, from its package.json. */
 const { version } = createRequire(import.meta.url)('../package.json') as { version: string };
@@ -82,6 +83,7 @@ const program = new Command('gq-train')
         `${r.bitsPerPosition.toFixed(2)} bits/position, ${r.tokensPerImage} indices/image, ${r.bitsPerImage.toFixed(0)} bits/image (${r.bpp.toFixed(3)} bpp)\n`,
     );
     const outcome = await trainRun(config, {
+      files: nodeFiles,
       outDir: options.out as string,
       workers,
       backend: options.backend as BackendName,
@@ -94,7 +96,7 @@ const program = new Command('gq-train')
         process.exitCode = 130;
         return;
       }
-      const finished = await evaluateAndExport(config, outcome, options.out as string, options.backend as BackendName);
+      const finished = await evaluateAndExport(nodeFiles, config, outcome, options.out as string, options.backend as BackendName);
       process.stdout.write(finished.report);
     } finally {
       await outcome.trainer.dispose();

@@ -1,9 +1,8 @@
-import { readFileSync } from 'node:fs';
 import { parseSafetensors, serializeSafetensors, type SafetensorsEntry } from '@gq/safetensors';
+import type { FileStore } from '@gq/runtime/files';
 import type { ReplicaState } from '@gq/runtime/parallel';
 import { addedConfigDefaults, type TrainConfig } from './config.js';
 import { TrainError } from './errors.js';
-import { writeFileAtomic } from './files.js';
 
 export const checkpointFormat = 'gq-train-checkpoint';
 export const checkpointVersion = 1;
@@ -21,7 +20,7 @@ export interface Checkpoint {
  * Save everything a resume needs (weights, Adam slots, TDC state, step; data order and noise are
  * functions of the step) as one safetensors file, atomically: a crash mid-write keeps the old file.
  */
-export function saveCheckpoint(path: string, checkpoint: Checkpoint): void {
+export function saveCheckpoint(files: FileStore, path: string, checkpoint: Checkpoint): void {
   const tensors: Record<string, SafetensorsEntry> = {};
   for (const [name, array] of Object.entries(checkpoint.state.arrays)) {
     tensors[name] = { dtype: array.data instanceof Int32Array ? 'I32' : 'F32', shape: [...array.shape], data: array.data };
@@ -34,16 +33,16 @@ export function saveCheckpoint(path: string, checkpoint: Checkpoint): void {
     seconds: String(checkpoint.seconds),
     replica: JSON.stringify(checkpoint.state.json),
   };
-  writeFileAtomic(path, serializeSafetensors(tensors, metadata));
+  files.writeAtomic(path, serializeSafetensors(tensors, metadata));
 }
 
 /** Load and validate a checkpoint; any problem is a TrainError naming the file. */
-export function loadCheckpoint(path: string): Checkpoint {
+export function loadCheckpoint(files: FileStore, path: string): Checkpoint {
   let bytes: Uint8Array;
   try {
-    bytes = new Uint8Array(readFileSync(path));
+    bytes = files.readFile(path);
   } catch (error) {
-    throw new TrainError('checkpoint-missing', `cannot read checkpoint ${path}: ${(error as NodeJS.ErrnoException).code ?? (error as Error).message}`);
+    throw new TrainError('checkpoint-missing', `cannot read checkpoint ${path}: ${(error as Error).message}`);
   }
   try {
     const file = parseSafetensors(bytes);

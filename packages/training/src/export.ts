@@ -1,8 +1,7 @@
-import { mkdirSync, readFileSync } from 'node:fs';
-import { join } from 'node:path';
 import * as tf from '@tensorflow/tfjs-core';
+import type { FileStore } from '@gq/runtime/files';
 import { packArtifact, toArtifact, type JsonObject, type Tokenizer } from '@gq/tokenizer';
-import { writeFileAtomic } from './files.js';
+import { joinPath } from './paths.js';
 
 export interface ExportedArtifact {
   /** Folder form: manifest.json + weights.safetensors. */
@@ -12,12 +11,12 @@ export interface ExportedArtifact {
   readonly artifactId: string;
 }
 
-function workspaceVersions(): Record<string, string> {
+function workspaceVersions(files: FileStore): Record<string, string> {
   const names = ['core', 'codebook', 'tdc', 'vae-unet', 'vae-vit', 'tokenizer', 'runtime', 'training'];
   const out: Record<string, string> = {};
   for (const name of names) {
     try {
-      const pkg = JSON.parse(readFileSync(new URL(`../../${name}/package.json`, import.meta.url), 'utf8')) as { version: string };
+      const pkg = JSON.parse(new TextDecoder().decode(files.readFile(new URL(`../../${name}/package.json`, import.meta.url)))) as { version: string };
       out[`@gq/${name}`] = pkg.version;
     } catch {
       // a package installed elsewhere: its version is not recorded
@@ -29,17 +28,18 @@ function workspaceVersions(): Record<string, string> {
 
 /** Write the tokenizer artifact (folder and `.gqtok`), each file atomically. */
 export async function exportArtifact(
+  files: FileStore,
   tokenizer: Tokenizer,
   outDir: string,
   training: JsonObject,
   metrics: JsonObject,
 ): Promise<ExportedArtifact> {
-  const artifact = await toArtifact(tokenizer, { training, metrics, packages: workspaceVersions() });
-  const folder = join(outDir, 'tokenizer');
-  mkdirSync(folder, { recursive: true });
-  writeFileAtomic(join(folder, 'weights.safetensors'), artifact.weights);
-  writeFileAtomic(join(folder, 'manifest.json'), `${artifact.manifestJson}\n`);
-  const container = join(outDir, 'tokenizer.gqtok');
-  writeFileAtomic(container, packArtifact(artifact));
+  const artifact = await toArtifact(tokenizer, { training, metrics, packages: workspaceVersions(files) });
+  const folder = joinPath(outDir, 'tokenizer');
+  files.makeFolder(folder);
+  files.writeAtomic(joinPath(folder, 'weights.safetensors'), artifact.weights);
+  files.writeAtomic(joinPath(folder, 'manifest.json'), `${artifact.manifestJson}\n`);
+  const container = joinPath(outDir, 'tokenizer.gqtok');
+  files.writeAtomic(container, packArtifact(artifact));
   return { folder, container, artifactId: tokenizer.artifactId! };
 }

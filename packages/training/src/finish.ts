@@ -1,12 +1,12 @@
-import { join } from 'node:path';
 import { useBackend, type BackendName } from '@gq/runtime';
+import type { FileStore } from '@gq/runtime/files';
 import { describeBottleneck, type TrainConfig } from './config.js';
 import { evaluate, type Evaluation } from './evaluate.js';
 import { exportArtifact, type ExportedArtifact } from './export.js';
-import { writeFileAtomic } from './files.js';
 import { imageGrid } from './grid.js';
 import { methodSpec } from './methods.js';
 import { TrainedModel } from './model.js';
+import { joinPath } from './paths.js';
 import type { TrainOutcome } from './train.js';
 
 /** What `evaluateAndExport` produced. */
@@ -30,22 +30,28 @@ function table(rows: string[][]): string {
  * artifact. Returns the results and their text report.
  * @param backend the backend to evaluate on when training ran in worker threads
  */
-export async function evaluateAndExport(config: TrainConfig, outcome: TrainOutcome, outDir: string, backend: BackendName): Promise<FinishedRun> {
+export async function evaluateAndExport(
+  files: FileStore,
+  config: TrainConfig,
+  outcome: TrainOutcome,
+  outDir: string,
+  backend: BackendName,
+): Promise<FinishedRun> {
   if (outcome.trainer.workerCount > 1) await useBackend(backend);
   const model = await TrainedModel.fromTrainer(config, outcome.trainer);
   try {
-    return await finish(config, outcome, outDir, model);
+    return await finish(files, config, outcome, outDir, model);
   } finally {
     model.dispose();
   }
 }
 
-async function finish(config: TrainConfig, outcome: TrainOutcome, outDir: string, model: TrainedModel): Promise<FinishedRun> {
+async function finish(files: FileStore, config: TrainConfig, outcome: TrainOutcome, outDir: string, model: TrainedModel): Promise<FinishedRun> {
   const result = await evaluate(model, outcome.test);
   const { bpp, bitsPerImage, bitsPerPosition } = result.rate;
-  const gridPath = join(outDir, 'grid.png');
+  const gridPath = joinPath(outDir, 'grid.png');
   const gridRows = [result.preview.original, result.preview.quantized, ...(result.preview.mean !== undefined ? [result.preview.mean] : [])];
-  writeFileAtomic(gridPath, imageGrid(gridRows, result.preview.count, config.imageSize, config.imageChannels));
+  files.writeAtomic(gridPath, imageGrid(gridRows, result.preview.count, config.imageSize, config.imageChannels));
   const exportsArtifact = methodSpec(config.method).exportsArtifact;
   const summary = {
     config,
@@ -59,11 +65,12 @@ async function finish(config: TrainConfig, outcome: TrainOutcome, outDir: string
     evaluation: { ...result, preview: undefined },
     artifact: exportsArtifact ? 'tokenizer.gqtok' : null,
   };
-  writeFileAtomic(join(outDir, 'summary.json'), `${JSON.stringify(summary, null, 2)}\n`);
+  files.writeAtomic(joinPath(outDir, 'summary.json'), `${JSON.stringify(summary, null, 2)}\n`);
   let artifact: ExportedArtifact | undefined;
   const tokenizer = model.tokenizer;
   if (tokenizer !== undefined) {
     artifact = await exportArtifact(
+      files,
       tokenizer,
       outDir,
       { steps: outcome.step, seconds: outcome.seconds, method: config.method, dataset: config.dataset, seed: config.seed },
@@ -112,6 +119,6 @@ async function finish(config: TrainConfig, outcome: TrainOutcome, outDir: string
       table(reconstructions) +
       '\n\n' +
       table(tokenizerRows) +
-      `\n\n${where}grid (${gridLabel}): ${gridPath}\nsummary: ${join(outDir, 'summary.json')}\n`;
+      `\n\n${where}grid (${gridLabel}): ${gridPath}\nsummary: ${joinPath(outDir, 'summary.json')}\n`;
   return { evaluation: result, artifact, report };
 }

@@ -43,5 +43,5 @@ export {
   debianFashionMnist,
 } from './datasets/index.js';
 export type { ImageSet, PhotoOptions } from './datasets/index.js';
-export { writeFileAtomic, lockOutputFolder, removeStaleTempFiles, truncateMetrics, watchLauncher, LOCK_FILE } from './files.js';
+export { lockOutputFolder, truncateMetrics, watchLauncher } from './files.js';
 export { imageGrid } from './grid.js';

@@ -1,9 +1,9 @@
-import { appendFileSync, existsSync, mkdirSync } from 'node:fs';
-import { lockOutputFolder, removeStaleTempFiles, truncateMetrics, watchLauncher } from './files.js';
-import { join } from 'node:path';
 import { isGqError } from '@gq/core';
-import { DataParallelTrainer, type Shard } from '@gq/runtime/parallel';
 import type { BackendName } from '@gq/runtime';
+import type { FileStore } from '@gq/runtime/files';
+import { DataParallelTrainer, type Shard } from '@gq/runtime/parallel';
+import { lockOutputFolder, truncateMetrics, watchLauncher } from './files.js';
+import { joinPath } from './paths.js';
 import { loadCheckpoint, saveCheckpoint } from './checkpoint.js';
 import type { TrainConfig } from './config.js';
 import { loadDataset, seededPermutation, splitImages, toModelInput, type ImageSet } from './datasets/index.js';
@@ -12,6 +12,8 @@ import { Progress } from '@gq/runtime/progress';
 import { combineStepStats, type CombinedStats, type TrainingReplicaTypes } from './replica.js';
 
 export interface RunOptions {
+  /** Where the run reads its dataset and writes its folder (`nodeFiles` from `@gq/runtime/files` in Node). */
+  readonly files: FileStore;
   /** Output folder: checkpoint.safetensors, metrics.jsonl, the artifact and grids. */
   readonly outDir: string;
   readonly workers: number;
@@ -64,14 +66,15 @@ export const replicaModuleUrl = new URL(import.meta.url.endsWith('.ts') ? './rep
 
 /** Train (or resume) a run; returns the live trainer for evaluation and export. */
 export async function trainRun(config: TrainConfig, options: RunOptions): Promise<TrainOutcome> {
-  mkdirSync(options.outDir, { recursive: true });
+  const { files } = options;
+  files.makeFolder(options.outDir);
   // One trainer per folder: a second one (a repeated --resume) would interleave the metrics and
   // overwrite the checkpoint. The lock is released when this process exits.
-  lockOutputFolder(options.outDir);
-  removeStaleTempFiles(options.outDir);
-  const checkpointPath = join(options.outDir, checkpointName);
-  const metricsPath = join(options.outDir, 'metrics.jsonl');
-  const dataset = await loadDataset(config.dataset, config.imageSize);
+  lockOutputFolder(files, options.outDir);
+  files.removeStaleTemporaries(options.outDir);
+  const checkpointPath = joinPath(options.outDir, checkpointName);
+  const metricsPath = joinPath(options.outDir, 'metrics.jsonl');
+  const dataset = await loadDataset(files, config.dataset, config.imageSize);
   const { train, test } = splitImages(dataset, config.testImages, config.seed);
   if (config.batchSize < options.workers) {
     throw new TrainError('bad-option', `--batch (${config.batchSize}) must be at least the number of workers (${options.workers})`);
@@ -80,7 +83,7 @@ export async function trainRun(config: TrainConfig, options: RunOptions): Promis
     // Each worker thread would open its own device and copy every gradient through the CPU.
     throw new TrainError('bad-option', `--workers must be 1 with --backend webgpu (one process drives the GPU), got ${options.workers}`);
   }
-  const resumeFrom = options.resume && existsSync(checkpointPath) ? loadCheckpoint(checkpointPath) : undefined;
+  const resumeFrom = options.resume && files.exists(checkpointPath) ? loadCheckpoint(files, checkpointPath) : undefined;
   // Everything but the step budget must match: `--steps` may grow to continue a finished run.
   const withoutSteps = (c: TrainConfig): string => {
     // Key order does not matter (a checkpoint from before a field existed gets it appended with its default).
@@ -111,7 +114,7 @@ export async function trainRun(config: TrainConfig, options: RunOptions): Promis
     secondsBefore = resumeFrom.seconds;
   }
   // Steps after the checkpoint are trained again; their old lines must not stay in the log.
-  truncateMetrics(metricsPath, step);
+  truncateMetrics(files, metricsPath, step);
   const log = options.quiet === true ? () => undefined : (line: string) => process.stderr.write(`${line}\n`);
   log(
     `${resumeFrom !== undefined ? `resuming at step ${step}` : 'training'}: ${config.method} on ${dataset.name} ` +
@@ -133,7 +136,7 @@ export async function trainRun(config: TrainConfig, options: RunOptions): Promis
   const losses: number[] = [];
   let last: CombinedStats | undefined;
   const save = (): void =>
-    saveCheckpoint(checkpointPath, {
+    saveCheckpoint(files, checkpointPath, {
       config,
       step,
       seconds: secondsBefore + (performance.now() - started) / 1000,
@@ -152,7 +155,7 @@ export async function trainRun(config: TrainConfig, options: RunOptions): Promis
           throw new TrainError(
             'non-finite-loss',
             `training became non-finite at step ${step + 1} (${error.message}); stopped without applying it. ` +
-              `The last good checkpoint is ${existsSync(checkpointPath) ? checkpointPath : 'not written yet'}`,
+              `The last good checkpoint is ${files.exists(checkpointPath) ? checkpointPath : 'not written yet'}`,
           );
         }
         throw error;
@@ -162,7 +165,7 @@ export async function trainRun(config: TrainConfig, options: RunOptions): Promis
       losses.push(result.loss);
       const tdc = last.tdc;
       const quantizer = last.quantizer;
-      appendFileSync(
+      files.append(
         metricsPath,
         `${JSON.stringify({
           step,

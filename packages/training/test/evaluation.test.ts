@@ -5,6 +5,7 @@ import { beforeAll, describe, expect, it } from 'vitest';
 import * as tf from '@tensorflow/tfjs-core';
 import { psnr } from '@gq/metrics';
 import { ensureGradients, useBackend } from '@gq/runtime';
+import { nodeFiles } from '@gq/runtime/files';
 import { evaluate, resolveConfig, splitImages, toModelInput, trainRun, TrainedModel, type ImageSet } from '@gq/training';
 
 beforeAll(async () => {
@@ -25,7 +26,7 @@ describe('evaluation scores what the tokenizer ships', () => {
       learningRate: 2e-3,
     });
     const dir = mkdtempSync(join(tmpdir(), 'gq-eval-'));
-    const outcome = await trainRun(config, { outDir: dir, workers: 1, backend: 'wasm', resume: false, checkpointEvery: 0, quiet: true });
+    const outcome = await trainRun(config, { files: nodeFiles, outDir: dir, workers: 1, backend: 'wasm', resume: false, checkpointEvery: 0, quiet: true });
     const model = await TrainedModel.fromTrainer(config, outcome.trainer);
     try {
       const evaluation = await evaluate(model, outcome.test, { chunk: 8 });

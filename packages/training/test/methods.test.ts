@@ -5,6 +5,7 @@ import { beforeAll, describe, expect, it } from 'vitest';
 import * as tf from '@tensorflow/tfjs-core';
 import { Tokenizer } from '@gq/tokenizer';
 import { ensureGradients, useBackend } from '@gq/runtime';
+import { nodeFiles } from '@gq/runtime/files';
 import { checkpointName, evaluateAndExport, rate, resolveConfig, toModelInput, trainRun, TrainError, type ConfigInput, type Method, type RunOptions, type TrainConfig } from '@gq/training';
 
 beforeAll(async () => {
@@ -33,6 +34,7 @@ const tinyVit: ConfigInput = {
 };
 
 const quietRun = (outDir: string, options: Partial<RunOptions> = {}): RunOptions => ({
+  files: nodeFiles,
   outDir,
   workers: 1,
   backend: 'wasm',
@@ -46,7 +48,7 @@ const quietRun = (outDir: string, options: Partial<RunOptions> = {}): RunOptions
 async function trainAndFinish(config: TrainConfig, dir: string) {
   const outcome = await trainRun(config, quietRun(dir, { resume: false }));
   try {
-    return { outcome, exported: await evaluateAndExport(config, outcome, dir, 'wasm') };
+    return { outcome, exported: await evaluateAndExport(nodeFiles, config, outcome, dir, 'wasm') };
   } finally {
     await outcome.trainer.dispose();
   }

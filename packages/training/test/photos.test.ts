@@ -3,6 +3,7 @@ import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { PNG } from 'pngjs';
+import { nodeFiles } from '@gq/runtime/files';
 import { loadDataset, loadPhotos, splitImages, type ImageSet } from '@gq/training';
 
 /** Four "photographs", 80×64, each one flat colour: a patch's colour names the photograph it came from. */
@@ -45,23 +46,23 @@ describe('photos: natural photographs cut into patches, split by photograph', ()
   });
 
   it('tiles each scaled copy into whole patches and records each patch\'s photograph', async () => {
-    const set = await loadPhotos(dir, 16, { scales: [32, 64] });
+    const set = await loadPhotos(nodeFiles, dir, 16, { scales: [32, 64] });
     // Short side 32: 40×32 → 2×2 patches; short side 64: 80×64 → 5×4 patches; 24 per photograph.
     expect([set.count, set.height, set.width, set.channels]).toEqual([4 * 24, 16, 16, 3]);
     for (let i = 0; i < set.count; i++) expect(photoOf(set, i)).toBe(set.groups![i]);
     expect(Array.from(new Set(set.groups))).toEqual([0, 1, 2, 3]);
     // A second load reads the cache and gives the same bytes.
-    const again = await loadPhotos(dir, 16, { scales: [32, 64] });
+    const again = await loadPhotos(nodeFiles, dir, 16, { scales: [32, 64] });
     expect(Array.from(again.groups!)).toEqual(Array.from(set.groups!));
     expect(again.pixels).toEqual(set.pixels);
     // Scales are never up: every default scale exceeds the 64-px short side, so one copy of 5×4 patches each.
-    expect((await loadDataset(`photos:${dir}`, 16)).count).toBe(4 * 20);
-    await expect(loadPhotos(dir, 16, { scales: [8] })).rejects.toThrow(/loadPhotos: every scale must be an integer ≥ the patch size 16, got \[8\]/);
-    await expect(loadDataset(`photos:${join(dir, 'nowhere')}`, 16)).rejects.toThrow(/photos not found: .*nowhere does not exist \(run node scripts\/prepare-photos\.mjs/);
+    expect((await loadDataset(nodeFiles, `photos:${dir}`, 16)).count).toBe(4 * 20);
+    await expect(loadPhotos(nodeFiles, dir, 16, { scales: [8] })).rejects.toThrow(/loadPhotos: every scale must be an integer ≥ the patch size 16, got \[8\]/);
+    await expect(loadDataset(nodeFiles, `photos:${join(dir, 'nowhere')}`, 16)).rejects.toThrow(/photos not found: .*nowhere does not exist \(run node scripts\/prepare-photos\.mjs/);
   });
 
   it('never puts one photograph in both train and test, for any seed', async () => {
-    const set = await loadPhotos(dir, 16, { scales: [32, 64] });
+    const set = await loadPhotos(nodeFiles, dir, 16, { scales: [32, 64] });
     for (const seed of [0, 1, 2, 3, 4, 5]) {
       const { train, test } = splitImages(set, 30, seed);
       // 30 test patches need two whole photographs (24 each); the 18 left over of them are dropped.

@@ -3,7 +3,8 @@ import { spawn, spawnSync } from 'node:child_process';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { describe, expect, it } from 'vitest';
-import { LOCK_FILE, lockOutputFolder, removeStaleTempFiles, truncateMetrics, watchLauncher } from '@gq/training';
+import { LOCK_FILE, nodeFiles } from '@gq/runtime/files';
+import { lockOutputFolder, truncateMetrics, watchLauncher } from '@gq/training';
 
 function folder(): string {
   return mkdtempSync(join(tmpdir(), 'gq-run-safety-'));
@@ -22,40 +23,33 @@ describe('one trainer per output folder', () => {
     const holder = spawn(process.execPath, ['-e', 'setTimeout(() => {}, 30000)']);
     writeFileSync(join(dir, LOCK_FILE), `${holder.pid}\n`);
     try {
-      expect(() => lockOutputFolder(dir)).toThrow(new RegExp(`in use by another training process \\(pid ${holder.pid}\\)`));
+      expect(() => lockOutputFolder(nodeFiles, dir)).toThrow(new RegExp(`output folder .* cannot be used: .*in use by another process \\(pid ${holder.pid}\\)`));
     } finally {
       holder.kill('SIGKILL');
       await new Promise((done) => holder.once('exit', done));
     }
     // The holder died without removing its lock: the next trainer takes it over.
-    const release = lockOutputFolder(dir);
+    const release = lockOutputFolder(nodeFiles, dir);
     expect(readFileSync(join(dir, LOCK_FILE), 'utf8')).toBe(`${process.pid}\n`);
     // The holder may lock again (a resume in the same process).
-    lockOutputFolder(dir);
+    lockOutputFolder(nodeFiles, dir);
     release();
     expect(existsSync(join(dir, LOCK_FILE))).toBe(false);
     writeFileSync(join(dir, LOCK_FILE), `${deadPid()}\n`);
-    lockOutputFolder(dir)();
+    lockOutputFolder(nodeFiles, dir)();
   });
 });
 
-describe('stale files of killed runs', () => {
-  it('removes temporary files that a killed writer left, and nothing else', () => {
-    const dir = folder();
-    for (const name of ['.checkpoint.safetensors.4242.1700000000000.tmp', '.metrics.jsonl.1.2.tmp', 'checkpoint.safetensors', 'notes.tmp']) writeFileSync(join(dir, name), 'x');
-    expect(removeStaleTempFiles(dir).sort()).toEqual(['.checkpoint.safetensors.4242.1700000000000.tmp', '.metrics.jsonl.1.2.tmp']);
-    expect(readdirSync(dir).sort()).toEqual(['checkpoint.safetensors', 'notes.tmp']);
-  });
-
+describe('metrics of killed runs', () => {
   it('truncates metrics.jsonl to the checkpoint step, dropping replayed steps and a line cut by a crash', () => {
     const dir = folder();
     const path = join(dir, 'metrics.jsonl');
     const lines = Array.from({ length: 60 }, (_, i) => JSON.stringify({ step: i + 1, loss: 1 / (i + 1) }));
     writeFileSync(path, `${lines.join('\n')}\n{"step": 61, "lo`);
-    truncateMetrics(path, 40);
+    truncateMetrics(nodeFiles, path, 40);
     const kept = readFileSync(path, 'utf8').trim().split('\n').map((l) => (JSON.parse(l) as { step: number }).step);
     expect(kept).toEqual(Array.from({ length: 40 }, (_, i) => i + 1));
-    truncateMetrics(join(dir, 'absent.jsonl'), 3);
+    truncateMetrics(nodeFiles, join(dir, 'absent.jsonl'), 3);
     expect(existsSync(join(dir, 'absent.jsonl'))).toBe(false);
   });
 });

@@ -2,6 +2,7 @@ import { mkdtempSync, readFileSync, writeFileSync, existsSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { describe, expect, it } from 'vitest';
+import { nodeFiles } from '@gq/runtime/files';
 import { checkpointName, loadCheckpoint, resolveConfig, trainRun, TrainError, type ConfigInput, type RunOptions } from '@gq/training';
 
 const tiny: ConfigInput = {
@@ -16,6 +17,7 @@ const tiny: ConfigInput = {
 
 async function run(outDir: string, options: Partial<RunOptions> = {}) {
   const outcome = await trainRun(resolveConfig(tiny), {
+    files: nodeFiles,
     outDir,
     workers: 2,
     backend: 'wasm',
@@ -45,13 +47,13 @@ describe('gq-train', () => {
     expect(second.state.json).toEqual(straight.state.json);
     const metrics = readFileSync(join(dir, 'metrics.jsonl'), 'utf8').trim().split('\n').map((l) => JSON.parse(l) as { step: number });
     expect(metrics.map((m) => m.step)).toEqual([1, 2, 3, 4]);
-    const saved = loadCheckpoint(join(dir, checkpointName));
+    const saved = loadCheckpoint(nodeFiles, join(dir, checkpointName));
     expect(saved.step).toBe(4);
   }, 300_000);
 
   it('continues a finished run with more --steps, and refuses any other configuration change', async () => {
     const dir = mkdtempSync(join(tmpdir(), 'gq-extend-'));
-    const base = { outDir: dir, workers: 1, backend: 'wasm' as const, resume: true, checkpointEvery: 0, quiet: true };
+    const base = { files: nodeFiles, outDir: dir, workers: 1, backend: 'wasm' as const, resume: true, checkpointEvery: 0, quiet: true };
     const first = await trainRun(resolveConfig({ ...tiny, steps: 2 }), base);
     await first.trainer.dispose();
     const more = await trainRun(resolveConfig({ ...tiny, steps: 3 }), base);
@@ -88,13 +90,13 @@ describe('gq-train failure handling', () => {
   it('stops on a non-finite loss with a clear message and keeps the last good checkpoint', async () => {
     const dir = mkdtempSync(join(tmpdir(), 'gq-nan-'));
     const config = resolveConfig({ ...tiny, steps: 6, learningRate: 1e30 });
-    const error = await trainRun(config, { outDir: dir, workers: 1, backend: 'wasm', resume: false, checkpointEvery: 1, quiet: true }).catch(
+    const error = await trainRun(config, { files: nodeFiles, outDir: dir, workers: 1, backend: 'wasm', resume: false, checkpointEvery: 1, quiet: true }).catch(
       (e: unknown) => e,
     );
     expect(error).toBeInstanceOf(TrainError);
     expect((error as TrainError).code).toBe('non-finite-loss');
     expect((error as Error).message).toMatch(/non-finite at step \d+ .*stopped without applying it. The last good checkpoint is .*checkpoint\.safetensors/);
-    const saved = loadCheckpoint(join(dir, checkpointName));
+    const saved = loadCheckpoint(nodeFiles, join(dir, checkpointName));
     expect(saved.step).toBeGreaterThanOrEqual(1);
   });
 });
@@ -106,10 +108,10 @@ describe('gq-train end to end', () => {
     const { evaluateAndExport, toModelInput } = await import('@gq/training');
     const dir = mkdtempSync(join(tmpdir(), 'gq-e2e-'));
     const config = resolveConfig({ ...tiny, steps: 3 });
-    const outcome = await trainRun(config, { outDir: dir, workers: 2, backend: 'wasm', resume: false, checkpointEvery: 0, quiet: true });
+    const outcome = await trainRun(config, { files: nodeFiles, outDir: dir, workers: 2, backend: 'wasm', resume: false, checkpointEvery: 0, quiet: true });
     let exported;
     try {
-      exported = await evaluateAndExport(config, outcome, dir, 'wasm');
+      exported = await evaluateAndExport(nodeFiles, config, outcome, dir, 'wasm');
     } finally {
       await outcome.trainer.dispose();
     }

@@ -3,6 +3,7 @@ import { LOG_VAR_MAX, LOG_VAR_MIN } from '@gq/core';
 import { createCodebook, gqSearch, gqSearchCpu, releaseCodebookTensors, wasmSimdSupported, type Codebook, type CpuSearchAlgorithm } from '@gq/codebook';
 import { philox4x32, ppnd16, uniformFromWords } from '@gq/codebook/internal';
 import { availableBackends, useBackend, type BackendName } from '@gq/runtime';
+import { nodeFiles } from '@gq/runtime/files';
 import { DataParallelTrainer } from '@gq/runtime/parallel';
 import { batchShards, combineStepStats, initBackbone, loadDataset, replicaModuleUrl, splitImages, toModelInput, TrainedModel, type TrainingReplicaTypes } from '@gq/training';
 import { ParallelSearch, type ParallelSearchOptions } from '@gq/runtime/parallel';
@@ -190,7 +191,7 @@ async function searchTimings(ctx: BenchContext, backends: readonly BackendName[]
 
 async function stepTimings(ctx: BenchContext): Promise<StepTiming[]> {
   const config = benchConfig(ctx, 'unet', { method: 'gq', bits: 8 });
-  const dataset = await loadDataset(config.dataset, config.imageSize);
+  const dataset = await loadDataset(nodeFiles, config.dataset, config.imageSize);
   const { train } = splitImages(dataset, config.testImages, config.seed);
   const out: StepTiming[] = [];
   for (const backend of ctx.size.speed.trainBackends) {
@@ -215,7 +216,7 @@ async function stepTimings(ctx: BenchContext): Promise<StepTiming[]> {
 
 async function tokenizerTimings(ctx: BenchContext): Promise<TokenizerTiming[]> {
   const config = benchConfig(ctx, 'unet', { method: 'gq', bits: 8 });
-  const dataset = await loadDataset(config.dataset, config.imageSize);
+  const dataset = await loadDataset(nodeFiles, config.dataset, config.imageSize);
   const count = Math.min(ctx.size.speed.tokenizerImages, dataset.count);
   const pixels = toModelInput(dataset, Array.from({ length: count }, (_, i) => i), config.imageSize, config.imageChannels);
   const out: TokenizerTiming[] = [];

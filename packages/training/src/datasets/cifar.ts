@@ -1,6 +1,6 @@
-import { readdirSync, readFileSync, statSync } from 'node:fs';
-import { join } from 'node:path';
+import type { FileStore } from '@gq/runtime/files';
 import { TrainError } from '../errors.js';
+import { joinPath } from '../paths.js';
 import type { ImageSet } from './dataset.js';
 
 const recordBytes = 1 + 32 * 32 * 3;
@@ -10,21 +10,23 @@ const recordBytes = 1 + 32 * 32 * 3;
  * each row-major 32×32). `path` is one `.bin` file or a folder of them (data_batch_*.bin for
  * train, test_batch.bin for test).
  */
-export function loadCifar10(path: string, split: 'train' | 'test' | 'all' = 'train'): ImageSet {
+export function loadCifar10(store: FileStore, path: string, split: 'train' | 'test' | 'all' = 'train'): ImageSet {
   let files: string[];
   try {
-    files = statSync(path).isDirectory()
-      ? readdirSync(path)
+    const info = store.stat(path);
+    if (info === undefined) throw new Error('ENOENT');
+    files = info.directory
+      ? store
+          .list(path)
           .filter((f) => f.endsWith('.bin') && (split === 'all' || (split === 'train' ? f.startsWith('data_batch') : f.startsWith('test_batch'))))
-          .sort()
-          .map((f) => join(path, f))
+          .map((f) => joinPath(path, f))
       : [path];
   } catch (error) {
-    throw new TrainError('dataset-missing', `cannot read CIFAR-10 at ${path}: ${(error as NodeJS.ErrnoException).code ?? (error as Error).message}`);
+    throw new TrainError('dataset-missing', `cannot read CIFAR-10 at ${path}: ${(error as Error).message}`);
   }
   if (files.length === 0) throw new TrainError('dataset-missing', `no CIFAR-10 ${split} batches (*.bin) in ${path}`);
   const chunks = files.map((file) => {
-    const bytes = new Uint8Array(readFileSync(file));
+    const bytes = store.readFile(file);
     if (bytes.length === 0 || bytes.length % recordBytes !== 0) {
       throw new TrainError('dataset-corrupt', `${file}: size ${bytes.length} is not a multiple of the CIFAR-10 record size ${recordBytes}`);
     }

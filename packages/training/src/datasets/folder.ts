@@ -1,9 +1,6 @@
-import { createHash } from 'node:crypto';
-import { mkdirSync, readdirSync, readFileSync, statSync } from 'node:fs';
-import { homedir } from 'node:os';
-import { extname, join } from 'node:path';
+import type { FileStore } from '@gq/runtime/files';
 import { TrainError } from '../errors.js';
-import { writeFileAtomic } from '../files.js';
+import { extensionOf, joinPath } from '../paths.js';
 import type { ImageSet } from './dataset.js';
 
 const imageExtensions = new Set(['.png', '.jpg', '.jpeg', '.webp', '.gif', '.tif', '.tiff', '.avif']);
@@ -18,30 +15,24 @@ export interface SharpPipeline {
   toBuffer(o: { resolveWithObject: true }): Promise<{ data: Buffer; info: { width: number; height: number; channels: number } }>;
 }
 
-/** sharp's default export: a file path in, a pipeline out. */
-export type SharpLike = (input: string) => SharpPipeline;
-
-/** The cache folder of decoded datasets: `$XDG_CACHE_HOME/gq-ts` or `~/.cache/gq-ts`. */
-export function datasetCacheDir(): string {
-  return join(process.env.XDG_CACHE_HOME ?? join(homedir(), '.cache'), 'gq-ts');
-}
+/** sharp's default export: an encoded image's bytes in, a pipeline out. */
+export type SharpLike = (input: Uint8Array) => SharpPipeline;
 
 /** Every image file below `folder` (recursively, sorted, hidden entries skipped); throws when there is none. */
-export function imageFiles(folder: string): string[] {
+export function imageFiles(store: FileStore, folder: string): string[] {
   const files: string[] = [];
   const walk = (dir: string): void => {
     let entries: string[];
     try {
-      entries = readdirSync(dir).sort();
+      entries = store.list(dir);
     } catch (error) {
-      throw new TrainError('dataset-missing', `cannot read image folder ${dir}: ${(error as NodeJS.ErrnoException).code ?? (error as Error).message}`);
+      throw new TrainError('dataset-missing', `cannot read image folder ${dir}: ${(error as Error).message}`);
     }
     for (const entry of entries) {
       if (entry.startsWith('.')) continue;
-      const path = join(dir, entry);
-      const stat = statSync(path);
-      if (stat.isDirectory()) walk(path);
-      else if (imageExtensions.has(extname(entry).toLowerCase())) files.push(path);
+      const path = joinPath(dir, entry);
+      if (store.stat(path)?.directory === true) walk(path);
+      else if (imageExtensions.has(extensionOf(entry))) files.push(path);
     }
   };
   walk(folder);
@@ -49,21 +40,25 @@ export function imageFiles(folder: string): string[] {
   return files;
 }
 
-/** A cache file name for decoded `files` under `tag` (the loader and its options): it changes when any file's size or mtime does. */
-export function decodedCachePath(prefix: string, tag: string, files: readonly string[]): string {
-  const key = createHash('sha256');
-  key.update(tag);
-  for (const file of files) {
-    const stat = statSync(file);
-    key.update(`${file}:${stat.size}:${stat.mtimeMs}`);
-  }
-  return join(datasetCacheDir(), `${prefix}-${key.digest('hex').slice(0, 32)}`);
+/**
+ * A cache file name in `store.cacheFolder()` for decoded `files` under `tag` (the loader and its
+ * options): a SHA-256 of the tag followed by every file's `path:size:mtime`, so it changes when any does.
+ */
+export async function decodedCachePath(store: FileStore, prefix: string, tag: string, files: readonly string[]): Promise<string> {
+  const key = [tag, ...files.map((file) => {
+    const info = store.stat(file);
+    return `${file}:${info?.size ?? -1}:${info?.modifiedMs ?? -1}`;
+  })].join('');
+  const digest = new Uint8Array(await crypto.subtle.digest('SHA-256', new TextEncoder().encode(key)));
+  const hex = Array.from(digest.subarray(0, 16), (b) => b.toString(16).padStart(2, '0')).join('');
+  return joinPath(store.cacheFolder(), `${prefix}-${hex}`);
 }
 
-/** The bytes of `path` when it exists and holds exactly `length` bytes (`length` undefined: any). */
-export function readCache(path: string, length?: number): Uint8Array | undefined {
+/** The bytes of cache file `path` when it exists and holds exactly `length` bytes (`length` undefined: any). */
+export function readCache(store: FileStore, path: string, length?: number): Uint8Array | undefined {
+  if (!store.exists(path)) return undefined;
   try {
-    const bytes = new Uint8Array(readFileSync(path));
+    const bytes = store.readFile(path);
     return length === undefined || bytes.length === length ? bytes : undefined;
   } catch {
     return undefined;
@@ -71,9 +66,9 @@ export function readCache(path: string, length?: number): Uint8Array | undefined
 }
 
 /** Write a cache file atomically, creating the cache folder. */
-export function writeCache(path: string, bytes: Uint8Array): void {
-  mkdirSync(datasetCacheDir(), { recursive: true });
-  writeFileAtomic(path, bytes);
+export function writeCache(store: FileStore, path: string, bytes: Uint8Array): void {
+  store.makeFolder(store.cacheFolder());
+  store.writeAtomic(path, bytes);
 }
 
 /** sharp, loaded on first use (an optional dependency: only image folders need it). */
@@ -93,14 +88,14 @@ export function copyAsRgb(data: Uint8Array, channels: number, pixelCount: number
 
 /**
  * Every image in `folder` (recursively), decoded with sharp, centre-cropped and resized to
- * `size`×`size` RGB. Decoded pixels are cached under ~/.cache/gq-ts keyed by the file list, sizes,
- * mtimes and `size`, so a second run does not decode again.
+ * `size`×`size` RGB. Decoded pixels are cached in `store.cacheFolder()` (`~/.cache/gq-ts` with
+ * `nodeFiles`) keyed by the file list, sizes, mtimes and `size`, so a second run does not decode again.
  */
-export async function loadImageFolder(folder: string, size: number): Promise<ImageSet> {
-  const files = imageFiles(folder);
-  const cacheFile = `${decodedCachePath('folder', `v1:${size}`, files)}.rgb`;
+export async function loadImageFolder(store: FileStore, folder: string, size: number): Promise<ImageSet> {
+  const files = imageFiles(store, folder);
+  const cacheFile = `${await decodedCachePath(store, 'folder', `v1:${size}`, files)}.rgb`;
   const pixelsPerImage = size * size * 3;
-  const cached = readCache(cacheFile, files.length * pixelsPerImage);
+  const cached = readCache(store, cacheFile, files.length * pixelsPerImage);
   if (cached !== undefined) return { name: `folder:${folder}`, count: files.length, height: size, width: size, channels: 3, pixels: cached };
 
   const sharp = await loadSharp();
@@ -108,7 +103,7 @@ export async function loadImageFolder(folder: string, size: number): Promise<Ima
   for (let i = 0; i < files.length; i++) {
     const file = files[i]!;
     try {
-      const { data, info } = await sharp(file)
+      const { data, info } = await sharp(store.readFile(file))
         .resize(size, size, { fit: 'cover', position: 'centre' })
         .removeAlpha()
         .toColourspace('srgb')
@@ -119,6 +114,6 @@ export async function loadImageFolder(folder: string, size: number): Promise<Ima
       throw new TrainError('image-unreadable', `cannot decode image ${file}: ${(error as Error).message}`);
     }
   }
-  writeCache(cacheFile, pixels);
+  writeCache(store, cacheFile, pixels);
   return { name: `folder:${folder}`, count: files.length, height: size, width: size, channels: 3, pixels };
 }

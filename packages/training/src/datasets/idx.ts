@@ -1,18 +1,23 @@
-import { readFileSync } from 'node:fs';
-import { gunzipSync } from 'node:zlib';
+import type { FileStore } from '@gq/runtime/files';
 import { TrainError } from '../errors.js';
 import type { ImageSet } from './dataset.js';
 
-function readMaybeGzip(path: string): Uint8Array {
+/** Inflate gzip data with the platform's `DecompressionStream` (Node ≥ 18 and browsers). */
+async function gunzip(bytes: Uint8Array): Promise<Uint8Array> {
+  const stream = new Blob([bytes as Uint8Array<ArrayBuffer>]).stream().pipeThrough(new DecompressionStream('gzip'));
+  return new Uint8Array(await new Response(stream).arrayBuffer());
+}
+
+async function readMaybeGzip(files: FileStore, path: string | URL): Promise<Uint8Array> {
   let bytes: Uint8Array;
   try {
-    bytes = new Uint8Array(readFileSync(path));
+    bytes = files.readFile(path);
   } catch (error) {
-    throw new TrainError('dataset-missing', `cannot read ${path}: ${(error as NodeJS.ErrnoException).code ?? (error as Error).message}`);
+    throw new TrainError('dataset-missing', `cannot read ${String(path)}: ${(error as Error).message}`);
   }
   if (bytes[0] === 0x1f && bytes[1] === 0x8b) {
     try {
-      return new Uint8Array(gunzipSync(bytes));
+      return await gunzip(bytes);
     } catch (error) {
       throw new TrainError('dataset-corrupt', `${path} is not a valid gzip file (${(error as Error).message})`);
     }
@@ -41,16 +46,16 @@ export function parseIdx(bytes: Uint8Array, path: string): { dims: number[]; dat
   return { dims, data: bytes.subarray(start, start + size) };
 }
 
-/** Load IDX images (N×H×W) and optional labels (N) into an ImageSet. */
-export function loadIdxImages(imagesPath: string, labelsPath: string | undefined, name: string): ImageSet {
-  const images = parseIdx(readMaybeGzip(imagesPath), imagesPath);
+/** Load IDX images (N×H×W) and optional labels (N), each raw or gzip-compressed, into an ImageSet. */
+export async function loadIdxImages(files: FileStore, imagesPath: string | URL, labelsPath: string | URL | undefined, name: string): Promise<ImageSet> {
+  const images = parseIdx(await readMaybeGzip(files, imagesPath), String(imagesPath));
   if (images.dims.length !== 3) {
     throw new TrainError('dataset-corrupt', `${imagesPath}: IDX images must have 3 dimensions (N, H, W), got ${images.dims.length}`);
   }
   const [count, height, width] = images.dims as [number, number, number];
   let labels: Uint8Array | undefined;
   if (labelsPath !== undefined) {
-    const parsed = parseIdx(readMaybeGzip(labelsPath), labelsPath);
+    const parsed = parseIdx(await readMaybeGzip(files, labelsPath), String(labelsPath));
     if (parsed.dims.length !== 1 || parsed.dims[0] !== count) {
       throw new TrainError('dataset-corrupt', `${labelsPath}: labels must be [${count}], got [${parsed.dims.join(',')}]`);
     }

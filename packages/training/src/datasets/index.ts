@@ -1,5 +1,4 @@
-import { existsSync } from 'node:fs';
-import { fileURLToPath } from 'node:url';
+import type { FileStore } from '@gq/runtime/files';
 import { TrainError } from '../errors.js';
 import { loadCifar10 } from './cifar.js';
 import type { ImageSet } from './dataset.js';
@@ -20,7 +19,7 @@ export type { PhotoOptions } from './photos.js';
 export const debianFashionMnist = '/usr/share/datasets/fashion-mnist';
 
 // The sample ships in the package's data/ folder: two levels up from src/datasets/, one from the built dist/.
-const bundledSample = fileURLToPath(new URL(import.meta.url.endsWith('.ts') ? '../../data/' : '../data/', import.meta.url));
+const bundledSample = new URL(import.meta.url.endsWith('.ts') ? '../../data/' : '../data/', import.meta.url);
 
 /**
  * Load a dataset by spec:
@@ -30,17 +29,20 @@ const bundledSample = fileURLToPath(new URL(import.meta.url.endsWith('.ts') ? '.
  * - `cifar10:PATH`: CIFAR-10 binary batches (a folder or one .bin file);
  * - `folder:PATH`: every image below PATH, decoded with sharp and resized to `imageSize`;
  * - `photos[:DIR]`: natural photographs cut into `imageSize`-px patches and split by photograph
- *   (default DIR: `defaultPhotosDir()`, filled by `node scripts/prepare-photos.mjs`).
+ *   (default DIR: `defaultPhotosDir(files)`, filled by `node scripts/prepare-photos.mjs`).
+ *
+ * Files are read through `files` (`nodeFiles` from `@gq/runtime/files` in Node).
  */
-export async function loadDataset(spec: string, imageSize: number): Promise<ImageSet> {
+export async function loadDataset(files: FileStore, spec: string, imageSize: number): Promise<ImageSet> {
   const colon = spec.indexOf(':');
   const kind = colon < 0 ? spec : spec.slice(0, colon);
   const arg = colon < 0 ? undefined : spec.slice(colon + 1);
   switch (kind) {
     case 'sample':
       return loadIdxImages(
-        `${bundledSample}fashion-mnist-sample-images-idx3-ubyte.gz`,
-        `${bundledSample}fashion-mnist-sample-labels-idx1-ubyte.gz`,
+        files,
+        new URL('fashion-mnist-sample-images-idx3-ubyte.gz', bundledSample),
+        new URL('fashion-mnist-sample-labels-idx1-ubyte.gz', bundledSample),
         'fashion-mnist-sample',
       );
     case 'fashion-mnist':
@@ -48,26 +50,26 @@ export async function loadDataset(spec: string, imageSize: number): Promise<Imag
       const dir = arg ?? debianFashionMnist;
       const prefix = kind === 'fashion-mnist' ? 'train' : 't10k';
       const images = `${dir}/${prefix}-images-idx3-ubyte.gz`;
-      if (!existsSync(images)) {
+      if (!files.exists(images)) {
         throw new TrainError(
           'dataset-missing',
           `Fashion-MNIST not found: ${images} does not exist (install Debian's dataset-fashion-mnist, or pass fashion-mnist:DIR)`,
         );
       }
-      return loadIdxImages(images, `${dir}/${prefix}-labels-idx1-ubyte.gz`, kind);
+      return loadIdxImages(files, images, `${dir}/${prefix}-labels-idx1-ubyte.gz`, kind);
     }
     case 'cifar10':
       if (arg === undefined) throw new TrainError('bad-dataset', 'cifar10 needs a path: --dataset cifar10:PATH');
-      return loadCifar10(arg, 'train');
+      return loadCifar10(files, arg, 'train');
     case 'folder':
       if (arg === undefined) throw new TrainError('bad-dataset', 'folder needs a path: --dataset folder:PATH');
-      return loadImageFolder(arg, imageSize);
+      return loadImageFolder(files, arg, imageSize);
     case 'photos': {
-      const dir = arg ?? defaultPhotosDir();
-      if (!existsSync(dir)) {
+      const dir = arg ?? defaultPhotosDir(files);
+      if (!files.exists(dir)) {
         throw new TrainError('dataset-missing', `photos not found: ${dir} does not exist (run node scripts/prepare-photos.mjs, or pass photos:DIR)`);
       }
-      return loadPhotos(dir, imageSize);
+      return loadPhotos(files, dir, imageSize);
     }
     default:
       throw new TrainError(

@@ -10,6 +10,7 @@ import { join } from 'node:path';
 import * as tf from '@tensorflow/tfjs-core';
 import { DataParallelTrainer } from '@gq/runtime/parallel';
 import type { BackendName } from '@gq/runtime';
+import { nodeFiles } from '@gq/runtime/files';
 import {
   batchShards,
   combineStepStats,
@@ -56,7 +57,7 @@ export const tinyModels: Record<'unet' | 'vit', ConfigInput> = {
 
 async function trainSteps(arch: 'unet' | 'vit', method: string, backend: BackendName, steps: number, resumeAt: number): Promise<BackendSteps> {
   const config = resolveConfig({ ...tinyModels[arch], method, batchSize: 2, steps, testImages: 8, learningRate: 2e-3 });
-  const dataset = await loadDataset(config.dataset, config.imageSize);
+  const dataset = await loadDataset(nodeFiles, config.dataset, config.imageSize);
   const { train } = splitImages(dataset, config.testImages, config.seed);
   const start = (): Promise<DataParallelTrainer<TrainingReplicaTypes>> =>
     DataParallelTrainer.create<TrainingReplicaTypes>({
@@ -71,10 +72,10 @@ async function trainSteps(arch: 'unet' | 'vit', method: string, backend: Backend
   const checkpoint = join(mkdtempSync(join(tmpdir(), 'gq-backend-steps-')), 'checkpoint.safetensors');
   for (let step = 0; step < steps; step++) {
     if (step === resumeAt) {
-      saveCheckpoint(checkpoint, { config, step, seconds: 0, state: await trainer.getState() });
+      saveCheckpoint(nodeFiles, checkpoint, { config, step, seconds: 0, state: await trainer.getState() });
       await trainer.dispose();
       trainer = await start();
-      await trainer.setState(loadCheckpoint(checkpoint).state);
+      await trainer.setState(loadCheckpoint(nodeFiles, checkpoint).state);
     }
     const result = await trainer.step(batchShards(config, train, step, 1));
     out.losses.push(result.loss);

@@ -1,4 +1,4 @@
-import { writeFileAtomic } from '@gq/training';
+import { writeFileAtomic } from '@gq/runtime/files';
 
 // Rewrites the file forever with alternating 16 MiB contents until killed.
 const path = process.argv[2]!;
