@@ -223,6 +223,11 @@ describe('claim 7 (beta)', () => {
   it('is inconclusive when the entropy change is within noise', () => {
     expect(claim7([...betaRows(4, 0, 0), ...betaRows(8, 0, 0)]).verdict).toBe('inconclusive');
   });
+  it('is inconclusive with only the low rate: its figures are not reused as the high rate', () => {
+    const check = claim7(betaRows(4, 0.3, 0.1));
+    expect(check.verdict).toBe('inconclusive');
+    expect(check.measured).toMatch(/1 bit\/dim: Δentropy .*; ≥ 2 bits\/dim: not measured$/);
+  });
 });
 
 const seedRows = (effect: number, noise: number): SeedsResult[] =>
