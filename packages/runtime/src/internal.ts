@@ -3,5 +3,5 @@
  * a stable API.
  */
 export { trainingKernelStatus, trainingKernelNames, fusedKernelNames, layerKernelNames } from './kernels/register.js';
-export { profileKernels, convolutionShare, convolutionKernelNames } from './kernels/profile.js';
+export { profileKernels, convolutionShare, convolutionKernelNames, kernelFlops } from './kernels/profile.js';
 export type { KernelProfile, KernelTiming } from './kernels/profile.js';

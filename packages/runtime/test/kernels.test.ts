@@ -742,6 +742,10 @@ describe('profileKernels', () => {
       // The weight gradient runs Transpose, PadV2, … directly; those are charged to it, not counted.
       expect(byName.get('PadV2')).toBeUndefined();
       for (const r of rows) expect(r.ms).toBeGreaterThanOrEqual(0);
+      // Multiply–adds: the forward conv and both gradients each do N·H·W·Co·kh·kw·Ci = 2·6·6·4·3·3·3 of them.
+      const macs = 2 * 6 * 6 * 4 * 3 * 3 * 3;
+      for (const kernel of ['Conv2D', 'Conv2DBackpropFilter', 'Conv2DBackpropInput']) expect(byName.get(kernel)?.flops).toBe(2 * macs);
+      expect(byName.get('Add')?.flops).toBe(0);
       const convMs = rows.filter((r) => convolutionKernelNames.has(r.kernel)).reduce((s, r) => s + r.ms, 0);
       const total = rows.reduce((s, r) => s + r.ms, 0);
       expect(convolutionShare(rows)).toBeCloseTo(convMs / total, 12);
@@ -753,5 +757,26 @@ describe('profileKernels', () => {
     expect(tf.getKernel('Conv2DBackpropFilter', 'wasm')).toBe(original);
     expect(tf.getKernel('Add', 'wasm')).toBe(add);
     profile.stop();
+  });
+
+  it('counts the floating-point operations of matrix products, transposed or not, and of depthwise convolutions', async () => {
+    await tf.setBackend('wasm');
+    const profile = profileKernels();
+    try {
+      const a = tf.tensor3d(normals(92, 3 * 5 * 7), [3, 5, 7]);
+      const b = tf.tensor3d(normals(93, 3 * 7 * 2), [3, 7, 2]);
+      const at = tf.tensor3d(normals(94, 3 * 7 * 5), [3, 7, 5]);
+      const x = tf.tensor4d(normals(95, 1 * 5 * 5 * 3), [1, 5, 5, 3]);
+      const w = tf.tensor4d(normals(96, 3 * 3 * 3 * 2), [3, 3, 3, 2]);
+      tf.dispose([tf.matMul(a, b), tf.matMul(at, b, true, false), tf.depthwiseConv2d(x, w, 1, 'valid')]);
+      const byName = new Map(profile.read().map((r) => [r.kernel, r]));
+      // Two products of 3 batches of [5, 7]·[7, 2]: 2 · 3·5·2 · 7 each.
+      expect(byName.get('BatchMatMul')).toMatchObject({ calls: 2, flops: 2 * (2 * 3 * 5 * 2 * 7) });
+      // A 3×3 valid depthwise conv of 5×5×3 with multiplier 2: 3·3 outputs × 6 channels × 9 taps.
+      expect(byName.get('DepthwiseConv2dNative')?.flops).toBe(2 * 3 * 3 * 6 * 9);
+      tf.dispose([a, b, at, x, w]);
+    } finally {
+      profile.stop();
+    }
   });
 });

@@ -6,7 +6,8 @@
  * (this one) and on two worker threads, each with the fused layer kernels ('fused') and without
  * them ('composed', the engine before they existed), interleaved in one run and reported as
  * medians; then a per-kernel profile of one step of each with the share of time in
- * convolution/matrix-product kernels. On a shared machine only ratios within one run mean much.
+ * convolution/matrix-product kernels and their rate in GFLOP/s against this thread's rate on one
+ * large GEMM, measured in the same run. On a shared machine only ratios within one run mean much.
  */
 import * as tf from '@tensorflow/tfjs-core';
 import { createAdam, ensureGradients, registerTrainingKernels, useBackend } from '@gq/runtime';
@@ -105,15 +106,46 @@ async function profileStep(state: OneThread, x: tf.Tensor4D, variant: Variant): 
   }
 }
 
-function formatProfile(name: string, variant: Variant, { rows, ms }: { rows: KernelTiming[]; ms: number }): string {
+/**
+ * This thread's sustained multiply–add rate on a large square product (XNNPACK's f32 GEMM, 512³,
+ * best of 5): the ceiling the convolution and matrix-product kernels are measured against.
+ */
+async function gemmCeiling(): Promise<number> {
+  const n = 512;
+  const a = tf.randomNormal([n, n], 0, 1, 'float32', 1);
+  const b = tf.randomNormal([n, n], 0, 1, 'float32', 2);
+  let best = Infinity;
+  try {
+    for (let i = 0; i < 6; i++) {
+      const ms = await timeMs(async () => {
+        const c = tf.matMul(a, b);
+        await c.data();
+        c.dispose();
+      });
+      if (i > 0) best = Math.min(best, ms);
+    }
+  } finally {
+    tf.dispose([a, b]);
+  }
+  return (2 * n ** 3) / (best / 1000);
+}
+
+function formatProfile(name: string, variant: Variant, { rows, ms }: { rows: KernelTiming[]; ms: number }, ceiling: number): string {
   const inKernels = rows.reduce((s, r) => s + r.ms, 0);
+  const flops = rows.reduce((s, r) => s + r.flops, 0);
+  const convMs = rows.filter((r) => r.flops > 0).reduce((s, r) => s + r.ms, 0);
   const lines = [
     `\n${name}, ${variant}: one train step ${ms.toFixed(0)} ms wall, ${inKernels.toFixed(0)} ms in kernels, ` +
-      `conv/matmul share ${(100 * convolutionShare(rows)).toFixed(1)} % of kernel time`,
-    '| kernel | calls | ms | share |',
-    '|---|---:|---:|---:|',
+      `conv/matmul share ${(100 * convolutionShare(rows)).toFixed(1)} % of kernel time; ` +
+      `${(flops / 1e9).toFixed(2)} GFLOP of convolutions and products at ${(flops / convMs / 1e6).toFixed(1)} GFLOP/s ` +
+      `(${((100 * flops * 1e3) / convMs / ceiling).toFixed(0)} % of the 512³ GEMM's ${(ceiling / 1e9).toFixed(1)} GFLOP/s; at that rate they alone would take ${((flops / ceiling) * 1000).toFixed(0)} ms)`,
+    '| kernel | calls | ms | share | GFLOP/s |',
+    '|---|---:|---:|---:|---:|',
   ];
-  for (const r of rows.slice(0, 14)) lines.push(`| ${r.kernel} | ${r.calls} | ${r.ms.toFixed(1)} | ${((100 * r.ms) / inKernels).toFixed(1)} % |`);
+  for (const r of rows.slice(0, 14)) {
+    const rate = r.flops > 0 ? (r.flops / r.ms / 1e6).toFixed(1) : '';
+    lines.push(`| ${r.kernel} | ${r.calls} | ${r.ms.toFixed(1)} | ${((100 * r.ms) / inKernels).toFixed(1)} % | ${rate} |`);
+  }
   return lines.join('\n');
 }
 
@@ -124,7 +156,7 @@ interface Row {
   readonly values: Record<Variant, number>;
 }
 
-async function oneThread(name: BenchModelName, rows: Row[], profiles: string[]): Promise<void> {
+async function oneThread(name: BenchModelName, rows: Row[], profiles: string[], ceiling: number): Promise<void> {
   const model = createBenchModel(name, 1);
   // One model; each variant keeps its own optimizer (the engine's fused Adam, or tfjs's own).
   const states: Record<Variant, OneThread> = { fused: { model, optimizer: createAdam(1e-3), step: 0 }, composed: { model, optimizer: tf.train.adam(1e-3), step: 0 } };
@@ -138,7 +170,7 @@ async function oneThread(name: BenchModelName, rows: Row[], profiles: string[]):
       const ms = await interleaved({ fused: withKernels('fused', run), composed: withKernels('composed', run) }, steps);
       rows.push({ model: name, work: `${what}, 1 thread`, unit: 'img/s', values: ms });
     }
-    for (const v of variants) profiles.push(formatProfile(name, v.label, await profileStep(states[v.label], x, v.label)));
+    for (const v of variants) profiles.push(formatProfile(name, v.label, await profileStep(states[v.label], x, v.label), ceiling));
   } finally {
     use('fused');
     tf.dispose([x, moments.mu, moments.logVar]);
@@ -235,8 +267,9 @@ async function main(): Promise<void> {
   );
   const rows: Row[] = [];
   const profiles: string[] = [];
+  const ceiling = await gemmCeiling();
   for (const name of models) {
-    await oneThread(name, rows, profiles);
+    await oneThread(name, rows, profiles, ceiling);
     if (workers > 1) await twoWorkers(name, rows);
   }
   console.log('| model | work | fused | composed | composed / fused |');
