@@ -117,6 +117,9 @@ function span(values: number[]): [number, number] {
   return [lo - pad, hi + pad];
 }
 
+/** Sideways shift in pixels between neighbouring series of a line plot with error bars. */
+const DODGE = 6;
+
 /** An SVG line plot with axes, ticks, grid lines and a legend. Points must be finite. */
 export function linePlot(plot: LinePlot): string {
   const logY = plot.logY === true;
@@ -149,19 +152,24 @@ export function linePlot(plot: LinePlot): string {
         .map((e) => ({ at: e, label: formatTick(10 ** e) }))
     : niceTicks(y0, y1).map((at) => ({ at, label: formatTick(at) }));
   const body = axes(xTicks, yTicks, sx, sy);
+  // With error bars on several series, each series is shifted a few pixels sideways (centred on the
+  // true x) so that bars at the same x stay apart.
+  const dodging = usable.length > 1 && usable.some((s) => s.errors.some((e) => e > 0));
   usable.forEach((s, i) => {
     const colour = COLOURS[i % COLOURS.length]!;
-    const coords = s.points.map(([x, y]) => `${sx(x).toFixed(1)},${sy(ty(y)).toFixed(1)}`);
+    const dx = dodging ? (i - (usable.length - 1) / 2) * DODGE : 0;
+    const px = (x: number): number => sx(x) + dx;
+    const coords = s.points.map(([x, y]) => `${px(x).toFixed(1)},${sy(ty(y)).toFixed(1)}`);
     if (coords.length > 1) {
       body.push(`<polyline points="${coords.join(' ')}" fill="none" stroke="${colour}" stroke-width="2"${s.dashed === true ? ' stroke-dasharray="5,3"' : ''}/>`);
     }
     s.points.forEach(([x, y], j) => {
       const e = s.errors[j]!;
       if (e <= 0) return;
-      const cx = sx(x).toFixed(1);
+      const cx = px(x).toFixed(1);
       const top = sy(ty(y + e)).toFixed(1);
       const bottom = sy(ty(logY ? Math.max(y - e, 10 ** y0) : y - e)).toFixed(1);
-      const cap = (at: string) => `<line x1="${(sx(x) - 4).toFixed(1)}" y1="${at}" x2="${(sx(x) + 4).toFixed(1)}" y2="${at}" stroke="${colour}" stroke-width="1.5"/>`;
+      const cap = (at: string) => `<line x1="${(px(x) - 3).toFixed(1)}" y1="${at}" x2="${(px(x) + 3).toFixed(1)}" y2="${at}" stroke="${colour}" stroke-width="1.5"/>`;
       body.push(`<line class="error-bar" x1="${cx}" y1="${top}" x2="${cx}" y2="${bottom}" stroke="${colour}" stroke-width="1.5"/>`, cap(top), cap(bottom));
     });
     if (s.dashed !== true) for (const c of coords) body.push(`<circle cx="${c.split(',')[0]}" cy="${c.split(',')[1]}" r="3" fill="${colour}"/>`);

@@ -217,6 +217,21 @@ describe('gq-bench --quick, every suite', () => {
     const sy = (y: number) => 400 - 56 - ((y - (5 - 0.75)) / (15 * 1.1)) * (400 - 40 - 56);
     expect(bars[0]![1]).toBeCloseTo(sy(15), 0);
     expect(bars[0]![2]).toBeCloseTo(sy(5), 0);
+    // Three series with error bars at the same x are drawn side by side, centred on the true x.
+    const dodged = linePlot({
+      title: 't',
+      xLabel: 'x',
+      yLabel: 'y',
+      series: [0, 1, 2].map((k) => ({ name: `s${k}`, points: [[0, 10], [1, 12]] as Array<[number, number]>, errors: [1, 1] })),
+    });
+    const xs = [...dodged.matchAll(/<line class="error-bar" x1="([\d.]+)"/g)].map((m) => Number(m[1]));
+    expect(xs).toHaveLength(6);
+    const atZero = [xs[0]!, xs[2]!, xs[4]!];
+    expect(atZero[1]! - atZero[0]!).toBeCloseTo(6, 1);
+    expect(atZero[2]! - atZero[1]!).toBeCloseTo(6, 1);
+    const undodged = linePlot({ title: 't', xLabel: 'x', yLabel: 'y', series: [{ name: 'a', points: [[0, 10], [1, 12]], errors: [1, 1] }] });
+    const centre = Number(/<line class="error-bar" x1="([\d.]+)"/.exec(undodged)![1]);
+    expect(atZero[1]!).toBeCloseTo(centre, 1);
     expect(() => linePlot({ title: 't', xLabel: 'x', yLabel: 'y', series: [{ name: 'a', points: [[0, 1]], errors: [1, 2] }] })).toThrow(/has 2 errors for 1 points/);
     expect(() => linePlot({ title: 't', xLabel: 'x', yLabel: 'y', series: [{ name: 'a', points: [[0, 1]], errors: [-1] }] })).toThrow(/errors must be finite and ≥ 0, got -1/);
   });
