@@ -370,7 +370,7 @@ function reading(claims: readonly ClaimCheck[]): string[] {
     `- Reproduce here (criterion met in this run): ${yes.length > 0 ? `claims ${yes.join(', ')}` : 'none'}.`,
     `- Do not reproduce here: ${no.length > 0 ? `claims ${no.join(', ')}` : 'none'}.`,
     `- Inconclusive or not measured: ${open.length > 0 ? `claims ${open.join(', ')}` : 'none'}.`,
-    ...claims.filter((c) => c.reading !== undefined && c.verdict !== 'reproduces').map((c) => `- Claim ${c.claim} (${c.verdict}): ${c.reading}`),
+    ...claims.filter((c) => c.reading !== undefined).map((c) => `- Claim ${c.claim} (${c.verdict}): ${c.reading}`),
     '- Scale caveat: these models are tiny and trained for minutes on two shared cores, far from convergence; the paper used ImageNet 256² on 8 GPUs. ' +
       'A claim that fails here may hold with training to convergence, and one that holds here is only weak evidence. Each verdict is a fixed, stated criterion; quality cells are compared over seeds (mean ± sd), and a difference within twice its standard error counts as noise.',
   ];

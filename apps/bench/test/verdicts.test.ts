@@ -252,8 +252,15 @@ describe('claim 8 (seeds)', () => {
     const failed = claim8(seedRows(2, 0.3), coverage);
     expect(failed.reading).toMatch(/K = 16: sobol 0\.400, normal 0\.480 \(normal 20 % higher\); K = 4096: sobol 0\.030, normal 0\.033 \(normal 9 % higher\)/);
     expect(failed.reading).toMatch(/narrows from 20 % at K = 16 to 9 % at K = 4096/);
-    expect(failed.reading).toMatch(/sobol − normal measured here is 2\.00 dB at K = 16/);
+    expect(failed.reading).toMatch(/sobol − normal measured here: 2\.00 dB at K = 16\.$/);
     expect(claim8(seedRows(0.05, 0.3), coverage).reading).toBeUndefined();
+  });
+  it('is judged at the highest rate and reports a lower one beside it, with the reading when only the lower one fails', () => {
+    const coverage: CodebookCoverage = { dim: 4, seed: 42, sizes: [{ size: 16, sobol: 0.4, normal: 0.48 }, { size: 256, sobol: 0.11, normal: 0.13 }] };
+    const check = claim8(seedRows(0.05, 0.3), coverage, [{ bits: 4, size: 16, results: seedRows(2, 0.3) }], 256);
+    expect(check.verdict).toBe('reproduces');
+    expect(check.measured).toMatch(/; beside it, K = 16 \(4 bits\/position\): PSNR: sobol − normal 2\.00 ± 0\.00, seed sd 0\.30; SSIM: .* \(beyond 3 sd\)$/);
+    expect(check.reading).toMatch(/measured here: 2\.00 dB at K = 16, 0\.05 dB at K = 256\.$/);
   });
 });
 
