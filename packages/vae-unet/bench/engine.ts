@@ -6,8 +6,8 @@
  * (this one) and on two worker threads, each with the fused layer kernels ('fused') and without
  * them ('composed', the engine before they existed), interleaved in one run and reported as
  * medians; then a per-kernel profile of one step of each with the share of time in
- * convolution/matrix-product kernels and their rate in GFLOP/s against this thread's rate on one
- * large GEMM, measured in the same run. On a shared machine only ratios within one run mean much.
+ * convolution/matrix-product kernels, their rate in GFLOP/s, and per target the bound set by the
+ * best rate measured in the same run. On a shared machine only ratios within one run mean much.
  */
 import * as tf from '@tensorflow/tfjs-core';
 import { createAdam, ensureGradients, registerTrainingKernels, useBackend } from '@gq/runtime';
@@ -113,8 +113,10 @@ async function profileStep(state: OneThread, x: tf.Tensor4D, variant: Variant): 
  * a slow spell of the machine moves both.
  */
 async function productRates(): Promise<{ one: number; together: number }> {
-  const main = await gemmRate(512, 20);
-  if (workers < 2) return { one: main, together: main };
+  if (workers < 2) {
+    const one = await gemmRate(512, 20);
+    return { one, together: one };
+  }
   const pool = await WorkerPool.create<EngineWorkerCalls, EngineBenchOptions>({
     module: new URL('./engine-worker.ts', import.meta.url),
     workers,
@@ -277,8 +279,8 @@ const pytorch: Partial<Record<BenchModelName, Record<'train' | 'encode' | 'decod
 
 /**
  * This engine against PyTorch with the targets: a train step within 2× PyTorch's time, encode/decode
- * at ≥ 0.5× its images/s. Beside each, the bound: the work's counted FLOPs at `best` FLOP/s per
- * thread (two threads for 2 workers), with nothing else taking time; a target beyond the bound
+ * at ≥ 0.5× its images/s. Beside each, the bound: the work's counted FLOPs at `best` FLOP/s on one
+ * thread, or `scaling` times that on the workers, with nothing else taking time; a target beyond the bound
  * cannot be met by running the same convolutions faster, only by doing fewer operations.
  */
 function pytorchTable(rows: readonly Row[], flops: ReadonlyMap<BenchModelName, WorkFlops>, best: number, scaling: number): string[] {

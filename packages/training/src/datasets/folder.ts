@@ -56,7 +56,6 @@ export async function decodedCachePath(store: FileStore, prefix: string, tag: st
 
 /** The bytes of cache file `path` when it exists and holds exactly `length` bytes (`length` undefined: any). */
 export function readCache(store: FileStore, path: string, length?: number): Uint8Array | undefined {
-  if (!store.exists(path)) return undefined;
   try {
     const bytes = store.readFile(path);
     return length === undefined || bytes.length === length ? bytes : undefined;
