@@ -206,7 +206,7 @@ describe('gq-bench --quick, every suite', () => {
     rmSync(sizesDir, { recursive: true });
     // A size that runs only some suites leaves the others out, and refuses a run of those alone.
     const photos = { outDir: join(tmpdir(), 'gq-none-<size>'), resultsDir: join(tmpdir(), 'gq-none-<size>'), reportOnly: true, workers: 1, backend: 'wasm' as const, quiet: true, command: 'test', log: () => undefined };
-    await expect(runBench({ ...photos, suites: ['k-sweep'], size: 'medium-photos' })).rejects.toThrow(/size 'medium-photos' runs only the suites rd, tdc, got k-sweep/);
+    await expect(runBench({ ...photos, suites: ['k-sweep'], size: 'medium-photos' })).rejects.toThrow(/size 'medium-photos' runs only the suites rd, tdc, tdc-speed, got k-sweep/);
   }, 120_000);
 
   it('plots error bars of y ± e inside the plot range', () => {
