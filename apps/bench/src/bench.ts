@@ -68,6 +68,15 @@ export interface BenchOptions {
   readonly log?: (line: string) => void;
 }
 
+/**
+ * The combined markdown file a command writes: the one it names; else RESULTS.md for a report of
+ * every suite (no suite named, or 'all'), so that a report of some suites cannot replace the whole file.
+ */
+export function defaultResultsFile(reportOnly: boolean, suites: readonly string[], named?: string): string | undefined {
+  if (named !== undefined) return named;
+  return reportOnly && (suites.length === 0 || suites.includes('all')) ? 'RESULTS.md' : undefined;
+}
+
 export function resolveSuites(names: readonly string[]): SuiteName[] {
   if (names.length === 0 || names.includes('all')) return [...suiteNames];
   for (const name of names) {

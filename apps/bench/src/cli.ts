@@ -4,7 +4,7 @@ import { Command, CommanderError, InvalidArgumentError } from 'commander';
 import { isGqError } from '@gq/core';
 import type { BackendName } from '@gq/runtime';
 
-import { runBench } from './bench.js';
+import { defaultResultsFile, runBench } from './bench.js';
 import { BenchError } from './errors.js';
 import { suiteNames } from './report.js';
 import { sizes, type Arch, type SizeOverrides } from './sizes.js';
@@ -27,7 +27,7 @@ const program = new Command('gq-bench')
   .exitOverride()
   .description(
     `Reproduce the paper's claims at small scale and measure speed. Suites: all, ${suiteNames.join(', ')}. ` +
-      "'gq-bench report [suites...] --size S' trains nothing: it rebuilds the reports and RESULTS.md from the kept results alone.",
+      "'gq-bench report [suites...] --size S' trains nothing: it rebuilds the reports from the kept results alone, and RESULTS.md when no suite is named.",
   )
   .argument('[suites...]', "suites to run (default: all), or 'report' followed by suites")
   .option('--quick', 'the CI smoke size (same as --size quick)', false)
@@ -44,7 +44,7 @@ const program = new Command('gq-bench')
   .option('--test-images <n>', 'override the size\'s held-out images', number)
   .option('--lr <x>', 'override the size\'s learning rate', number)
   .option('--dataset <spec>', 'override the dataset (sample | fashion-mnist[:DIR] | cifar10:PATH | folder:PATH | photos[:DIR])')
-  .option('--results <file>', 'also write one combined markdown report (e.g. RESULTS.md) with its plots in docs/results/ beside it (report: default RESULTS.md)')
+  .option('--results <file>', 'also write one combined markdown report (e.g. RESULTS.md) with its plots in docs/results/ beside it (default for a report of every suite: RESULTS.md)')
   .option('--quiet', 'no training progress lines', false)
   .action(async (names: string[], options: Record<string, unknown>) => {
     // A bench run takes minutes to hours: it starts only when told what to run.
@@ -56,7 +56,7 @@ const program = new Command('gq-bench')
     }
     const size = options.quick === true ? 'quick' : (options.size as string);
     const reportOnly = names[0] === 'report';
-    const resultsFile = (options.results as string | undefined) ?? (reportOnly ? 'RESULTS.md' : undefined);
+    const resultsFile = defaultResultsFile(reportOnly, reportOnly ? names.slice(1) : names, options.results as string | undefined);
     const overrides: SizeOverrides = {
       ...(options.steps !== undefined ? { steps: options.steps as number } : {}),
       ...(options.seeds !== undefined ? { seeds: options.seeds as number } : {}),

@@ -5,7 +5,7 @@ import { beforeAll, describe, expect, it } from 'vitest';
 import * as tf from '@tensorflow/tfjs-core';
 import { ensureGradients, useBackend } from '@gq/runtime';
 import { theorem31Bound } from '@gq/metrics';
-import { gridPart, runBench, resolveSuites } from '../src/bench.js';
+import { defaultResultsFile, gridPart, runBench, resolveSuites } from '../src/bench.js';
 import { BenchError } from '../src/errors.js';
 import { assertFinite, markdownTable, suiteNames, type SuiteReport } from '../src/report.js';
 import { sizeProfile, stepsOf } from '../src/sizes.js';
@@ -264,6 +264,15 @@ describe('gq-bench building blocks', () => {
     expect(resolveSuites(['speed', 'rd'])).toEqual(['rd', 'speed']);
     expect(() => sizeProfile('huge')).toThrow(/--size must be one of quick, small, medium, medium-photos, full, got 'huge'/);
     expect(sizeProfile('small', { steps: 7 }).name).toBe('small+steps=7');
+  });
+
+  it('writes RESULTS.md by default only for a report of every suite', () => {
+    expect(defaultResultsFile(true, [])).toBe('RESULTS.md');
+    expect(defaultResultsFile(true, ['all'])).toBe('RESULTS.md');
+    expect(defaultResultsFile(true, ['tdc', 'tdc-speed'])).toBeUndefined();
+    expect(defaultResultsFile(false, [])).toBeUndefined();
+    expect(defaultResultsFile(true, ['tdc'], 'out.md')).toBe('out.md');
+    expect(defaultResultsFile(false, ['rd'], 'RESULTS.md')).toBe('RESULTS.md');
   });
 
   it('a grid part keeps the size and its name, and must name some of its backbones and rates', async () => {

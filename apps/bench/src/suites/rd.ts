@@ -2,7 +2,7 @@ import { describeBottleneck, methodSpec, type Method } from '@gq/training';
 import type { ClaimCheck, Table } from '../report.js';
 import { benchConfig, runId, seedsOf, withEvaluation, type BenchContext, type TrainingRecord } from '../runs.js';
 import { datasetLabel, type Arch } from '../sizes.js';
-import { compare, formatSummary, summarize, verdictOf, type SeedSummary } from '../stats.js';
+import { compare, formatDifference, formatSummary, summarize, summarizeSeeds, verdictOf, type SeedSummary } from '../stats.js';
 import { SuiteRun, type SuiteOutput } from '../suite.js';
 import { barPlot, linePlot } from '../svg.js';
 
@@ -64,19 +64,20 @@ export function rdCells(results: readonly RdResult[]): RdCell[] {
       bpp: first.bpp,
       codebookSize: first.codebookSize,
       tokens: first.tokens,
-      psnr: summarize(rows.map((r) => r.psnr)),
-      ssim: summarize(rows.map((r) => r.ssim)),
-      usage: summarize(rows.map((r) => r.usage)),
-      perplexity: summarize(rows.map((r) => r.perplexity)),
-      ...optionalSummary('psnrMean', rows.map((r) => r.psnrMean)),
-      ...optionalSummary('psnrSample', rows.map((r) => r.psnrSample)),
+      psnr: summarizeSeeds(rows, (r) => r.psnr),
+      ssim: summarizeSeeds(rows, (r) => r.ssim),
+      usage: summarizeSeeds(rows, (r) => r.usage),
+      perplexity: summarizeSeeds(rows, (r) => r.perplexity),
+      ...optionalSummary('psnrMean', rows, (r) => r.psnrMean),
+      ...optionalSummary('psnrSample', rows, (r) => r.psnrSample),
     };
   });
 }
 
 /** `{ [key]: summary }` when every seed has the value, else nothing. */
-function optionalSummary<K extends string>(key: K, values: readonly (number | undefined)[]): Partial<Record<K, SeedSummary>> {
-  return values.every((v): v is number => v !== undefined) ? ({ [key]: summarize(values) } as Record<K, SeedSummary>) : {};
+function optionalSummary<K extends string>(key: K, rows: readonly RdResult[], g: (r: RdResult) => number | undefined): Partial<Record<K, SeedSummary>> {
+  const values = rows.map(g);
+  return values.every((v): v is number => v !== undefined) ? ({ [key]: summarize(values, rows.map((r) => r.seed)) } as Record<K, SeedSummary>) : {};
 }
 
 /**
@@ -104,15 +105,15 @@ export function claim9(cells: readonly RdCell[]): ClaimCheck {
     const s = bestOther('ssim');
     if (!both.every((o) => o.cmp === 'greater')) readings.push(claim9Reading(gq, p));
     return (
-      `${gq.arch} ${gq.bits}b: GQ ${formatSummary(gq.psnr)} dB / ${formatSummary(gq.ssim, 3)}; best other PSNR ${p.method} ${formatSummary(p.psnr)} (${compare(gq.psnr, p.psnr)}), ` +
-      `SSIM ${s.method} ${formatSummary(s.ssim, 3)} (${compare(gq.ssim, s.ssim)})${beaten.length > 0 ? `; GQ significantly behind ${[...new Set(beaten)].join(', ')}` : ''}`
+      `${gq.arch} ${gq.bits}b: GQ ${formatSummary(gq.psnr)} dB / ${formatSummary(gq.ssim, 3)}; best other PSNR ${p.method} ${formatSummary(p.psnr)} (GQ − ${p.method} ${formatDifference(gq.psnr, p.psnr)}: ${compare(gq.psnr, p.psnr)}), ` +
+      `SSIM ${s.method} ${formatSummary(s.ssim, 3)} (GQ − ${s.method} ${formatDifference(gq.ssim, s.ssim, 3)}: ${compare(gq.ssim, s.ssim)})${beaten.length > 0 ? `; GQ significantly behind ${[...new Set(beaten)].join(', ')}` : ''}`
     );
   });
   return {
     claim: 9,
     statement: 'GQ gives the best PSNR and SSIM at equal bits per position',
     criterion:
-      'per cell, mean over seeds compared with each baseline (difference beyond 2 standard errors): no baseline significantly better on PSNR or SSIM in any cell, and GQ significantly better than all on both in every cell',
+      'per cell, GQ compared with each baseline seed by seed (mean per-seed difference beyond 2 standard errors; a seed holds out the same images for every method): no baseline significantly better on PSNR or SSIM in any cell, and GQ significantly better than all on both in every cell',
     measured: measured.join('; '),
     verdict: verdictOf(losses > 0 ? 'fails' : wins === groups.length ? 'holds' : 'unclear'),
     ...(readings.length > 0 ? { reading: readings.join(' ') } : {}),
@@ -270,7 +271,7 @@ export async function rdSuite(ctx: BenchContext): Promise<SuiteOutput> {
     notes: [
       'Every method trains the same backbone with the same data order, steps, batch and learning rate; only the bottleneck differs. Seed s sets the weights, the data order, the noise and the held-out split, the same for every method.',
       'GQ models are Gaussian VAEs trained with TDC at T = log2 K and converted after training through the tokenizer; the baselines train through their quantiser.',
-      'Comparisons across seeds: "greater"/"less" when the difference of the means exceeds twice its standard error (Welch), otherwise "within noise"; with one seed nothing is told apart.',
+      'Comparisons across seeds are paired: "greater"/"less" when the mean of the per-seed differences exceeds twice its standard error, otherwise "within noise"; with one seed nothing is told apart.',
     ],
   });
 }

@@ -2,7 +2,7 @@ import { methodSpec, rateControlLabel, type Method } from '@gq/training';
 import { analyseGaussian, type GaussianAnalysis } from '../analysis.js';
 import type { ClaimCheck, Table } from '../report.js';
 import { benchConfig, runId, seedsOf, withTrainedModel, type BenchContext, type TrainingRecord } from '../runs.js';
-import { compare, compareWith, formatSummary, summarize, verdictOf } from '../stats.js';
+import { compare, compareWith, formatSummary, summarize, summarizeSeeds, verdictOf } from '../stats.js';
 import { SuiteRun, type SuiteOutput } from '../suite.js';
 import { barPlot } from '../svg.js';
 
@@ -34,16 +34,16 @@ const inBand = (r: TdcResult): number => r.analysis.tokenBits.inBandFraction ?? 
  */
 export function claim1(tdc: readonly TdcResult[], band: number): ClaimCheck {
   const converged = tdc.every((r) => Math.abs(r.analysis.tokenBits.mean - r.target) <= band && inBand(r) >= 0.5);
-  const loss = summarize(tdc.map(conversionLoss));
-  const gq = summarize(tdc.map((r) => conversionAt(r, r.target).psnr));
-  const mean = summarize(tdc.map((r) => r.analysis.mean.psnr));
+  const loss = summarizeSeeds(tdc, conversionLoss);
+  const gq = summarizeSeeds(tdc, (r) => conversionAt(r, r.target).psnr);
+  const mean = summarizeSeeds(tdc, (r) => r.analysis.mean.psnr);
   const lossVsLimit = compareWith(loss, 0.5);
   const belowMean = compare(gq, mean);
   const outcome = !converged ? 'unclear' : lossVsLimit === 'greater' || belowMean === 'greater' ? 'fails' : lossVsLimit === 'less' && belowMean === 'less' ? 'holds' : 'unclear';
   return {
     claim: 1,
     statement: 'Near-lossless conversion: PSNR(GQ) ≈ PSNR(sample) < PSNR(μ) once TDC has converged',
-    criterion: `TDC converged in every seed (|R̄ − T| ≤ ${band}, ≥ 50% in band); then sample − GQ < 0.5 dB and GQ < μ beyond 2 standard errors (holds), or the opposite beyond them (fails)`,
+    criterion: `TDC converged in every seed (|R̄ − T| ≤ ${band}, ≥ 50% in band); then sample − GQ < 0.5 dB and GQ < μ beyond 2 standard errors, paired by seed (holds), or the opposite beyond them (fails)`,
     measured:
       `R̄ ${formatSummary(summarize(tdc.map((r) => r.analysis.tokenBits.mean)))} (T = ${tdc[0]!.target}), in band ${formatSummary(summarize(tdc.map((r) => inBand(r) * 100)), 1)}%; ` +
       `μ ${formatSummary(mean)}, sample ${formatSummary(summarize(tdc.map((r) => r.analysis.sample.psnr)))}, GQ ${formatSummary(gq)} dB; sample − GQ ${formatSummary(loss)} dB (${tdc.length} seeds)`,
@@ -58,10 +58,10 @@ export function claim1(tdc: readonly TdcResult[], band: number): ClaimCheck {
  */
 export function claim3(tdc: readonly TdcResult[], global: readonly TdcResult[], vanilla: readonly TdcResult[], band: number): ClaimCheck {
   const matched = global.every((r) => Math.abs(r.analysis.tokenBits.mean - r.target) <= band);
-  const spreadTdc = summarize(tdc.map(spread));
-  const spreadGlobal = summarize(global.map(spread));
-  const lossTdc = summarize(tdc.map(conversionLoss));
-  const lossGlobal = summarize(global.map(conversionLoss));
+  const spreadTdc = summarizeSeeds(tdc, spread);
+  const spreadGlobal = summarizeSeeds(global, spread);
+  const lossTdc = summarizeSeeds(tdc, conversionLoss);
+  const lossGlobal = summarizeSeeds(global, conversionLoss);
   const tighter = compare(spreadTdc, spreadGlobal);
   const cheaper = compare(lossTdc, lossGlobal);
   const outcome = !matched ? 'unclear' : tighter === 'greater' || cheaper === 'greater' ? 'fails' : tighter === 'less' && cheaper === 'less' ? 'holds' : 'unclear';
@@ -71,7 +71,7 @@ export function claim3(tdc: readonly TdcResult[], global: readonly TdcResult[], 
   return {
     claim: 3,
     statement: 'At matched mean rate, TDC makes the per-token rate much tighter and GQ loses less than without the per-token band',
-    criterion: `global-λ model at mean rate T ± ${band} in every seed; TDC's p95 − p5 and sample − GQ (K = 2^T) both lower than the global-λ model's beyond 2 standard errors`,
+    criterion: `global-λ model at mean rate T ± ${band} in every seed; TDC's p95 − p5 and sample − GQ (K = 2^T) both lower than the global-λ model's beyond 2 standard errors, paired by seed`,
     measured:
       `R̄ global ${formatSummary(summarize(global.map((r) => r.analysis.tokenBits.mean)))} (T = ${tdc[0]!.target}); p95 − p5: TDC ${formatSummary(spreadTdc)} vs global ${formatSummary(spreadGlobal)} bits (${tighter}); ` +
       `sample − GQ: TDC ${formatSummary(lossTdc)} vs global ${formatSummary(lossGlobal)} dB (${cheaper}); per-dimension range TDC ${dimRange(tdc)}, global ${dimRange(global)} bits; ` +
