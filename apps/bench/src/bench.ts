@@ -324,9 +324,10 @@ function keptStepSeconds(run: SizeRun): { readonly seconds: StepSeconds; readonl
  */
 function remainingCost(cost: SuiteCost, kept: readonly string[]): SuiteCost {
   const perModel = cost.resultsPerModel ?? 1;
-  const left = (arch: Arch): number => Math.max(0, cost.models[arch] - kept.filter((k) => k.startsWith(`${arch}-`)).length / perModel);
+  const own = kept.filter((k) => cost.ownResult?.(k) ?? true);
+  const left = (arch: Arch): number => Math.max(0, cost.models[arch] - own.filter((k) => k.startsWith(`${arch}-`)).length / perModel);
   const steps = (arch: Arch): number => (cost.models[arch] === 0 ? 0 : (left(arch) * cost.steps[arch]) / cost.models[arch]);
-  return { suite: cost.suite, models: { unet: left('unet'), vit: left('vit') }, steps: { unet: steps('unet'), vit: steps('vit') } };
+  return { ...cost, models: { unet: left('unet'), vit: left('vit') }, steps: { unet: steps('unet'), vit: steps('vit') } };
 }
 
 /** The cost table of a size: what each suite trains, its estimated training time, and what is still missing and would cost. */
@@ -341,10 +342,11 @@ function costTable(options: BenchOptions, run: SizeRun): string[] {
     kept[arch] !== undefined ? `${kept[arch]!.toFixed(2)} s (median of the ${keptModels[arch]} model(s) the kept results trained)` : size.secondsPerStep !== undefined ? `${size.secondsPerStep[arch].toFixed(2)} s (${size.secondsPerStep.measured})` : 'unknown';
   const status = (c: SuiteCost): string => {
     const m = missing.get(c.suite);
-    if (m === undefined) return options.reportOnly === true ? 'complete' : 'measured';
+    const shared = c.shared !== undefined ? `; ${c.shared}` : '';
+    if (m === undefined) return `${options.reportOnly === true ? 'complete' : 'measured'}${shared}`;
     const left = remaining.find((r) => r.suite === c.suite)!;
     const toTrain = c.note === undefined ? `; ${Math.ceil(left.models.unet + left.models.vit)} model(s) to train, ${hours(estimatedSeconds(left, perStep))}` : '';
-    return `missing (${m.kept.length} results kept${toTrain})${m.partial !== undefined ? `; reported: ${m.partial}` : ''}`;
+    return `missing (${m.kept.length} results kept${toTrain})${m.partial !== undefined ? `; reported: ${m.partial}` : ''}${shared}`;
   };
   return [
     markdownTable({
@@ -360,13 +362,20 @@ function costTable(options: BenchOptions, run: SizeRun): string[] {
 
 function sizeSummary(size: SizeProfile): string {
   const u = size.unet.model;
+  const runs = (suite: SuiteName) => size.suites === undefined || size.suites.includes(suite);
+  const suites = [
+    runs('rd') ? `rd at ${size.rdBits.join(', ')} bits/position on ${size.rdArchs.join(' + ')}` : undefined,
+    runs('tdc') ? `tdc T = ${size.tdcBits}` : undefined,
+    runs('k-sweep') ? `k-sweep T = ${size.kSweep.target} ± ${size.kSweep.span} (m = 1)` : undefined,
+    runs('m-sweep') ? `m-sweep C = ${size.mSweep.channels}, m ∈ {${size.mSweep.dims.join(', ')}}` : undefined,
+    runs('tokenbridge') ? `TokenBridge B = ${size.tokenBridgeBits}` : undefined,
+  ].filter((part) => part !== undefined);
   return (
     `size \`${size.name}\`: dataset \`${size.dataset}\`, ${size.steps} steps per configuration${size.vitSteps !== undefined ? ` (ViT ${size.vitSteps})` : ''}, batch ${size.batchSize}, Adam lr ${size.learningRate}, ` +
     `${size.tdcFactor !== undefined ? `TDC γ = ${size.tdcFactor}, ` : ''}` +
     `${size.testImages} held-out images; UNet preset ${size.unet.preset} with ${JSON.stringify(u)}; ` +
-    `rd at ${size.rdBits.join(', ')} bits/position on ${size.rdArchs.join(' + ')}; tdc T = ${size.tdcBits}; ` +
-    `k-sweep T = ${size.kSweep.target} ± ${size.kSweep.span} (m = 1); m-sweep C = ${size.mSweep.channels}, m ∈ {${size.mSweep.dims.join(', ')}}; TokenBridge B = ${size.tokenBridgeBits}; ` +
-    `${size.seeds} seed(s) per quality cell; tdc-speed γ ∈ {${size.tdcSpeed.factors.join(', ')}} at ${size.tdcSpeed.steps.join(', ')} steps`
+    `${suites.join('; ')}; ${size.seeds} seed(s) per quality cell` +
+    (runs('tdc-speed') ? `; tdc-speed γ ∈ {${size.tdcSpeed.factors.join(', ')}} at ${size.tdcSpeed.steps.join(', ')} steps` : '')
   );
 }
 

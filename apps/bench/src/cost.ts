@@ -15,6 +15,10 @@ export interface SuiteCost {
   readonly note?: string;
   /** Results each model yields (tdc-speed: one per step count of its continued run); default 1. */
   readonly resultsPerModel?: number;
+  /** Models of the suite that another suite trains (counted there, not here), in words. */
+  readonly shared?: string;
+  /** Whether a kept result of the suite belongs to a model it trains itself (default: all do). */
+  readonly ownResult?: (key: string) => boolean;
 }
 
 /**
@@ -28,7 +32,7 @@ export function suiteCosts(size: SizeProfile): SuiteCost[] {
   const reuse = { models: { unet: 0, vit: 0 }, steps: { unet: 0, vit: 0 } };
   return [
     { suite: 'rd', models: { unet: rdModels('unet'), vit: rdModels('vit') }, steps: { unet: rdModels('unet') * stepsOf(size, 'unet'), vit: rdModels('vit') * stepsOf(size, 'vit') } },
-    { suite: 'tdc', ...unet(tdcMethods.length * size.seeds) },
+    tdcCost(size, unet),
     { suite: 'k-sweep', ...unet(1) },
     { suite: 'm-sweep', ...unet(size.mSweep.dims.length) },
     { suite: 'tokenbridge', ...unet(tokenBridgeMethods.length * size.seeds) },
@@ -38,6 +42,22 @@ export function suiteCosts(size: SizeProfile): SuiteCost[] {
     { suite: 'tdc-speed', ...unet(size.tdcSpeed.factors.length, Math.max(...size.tdcSpeed.steps)), resultsPerModel: size.tdcSpeed.steps.length },
     { suite: 'speed', ...reuse, note: 'timings of a few minutes, not estimated' },
   ];
+}
+
+/**
+ * The tdc suite's models: its TDC ('gq') models are rd's UNet GQ models when rd trains T = tdcBits on
+ * the UNet (the same configuration, trained once), so only the other rate controls count here.
+ */
+function tdcCost(size: SizeProfile, unet: (models: number) => Pick<SuiteCost, 'models' | 'steps'>): SuiteCost {
+  const sharedWithRd = size.rdArchs.includes('unet') && size.rdBits.includes(size.tdcBits);
+  if (!sharedWithRd) return { suite: 'tdc', ...unet(tdcMethods.length * size.seeds) };
+  return {
+    suite: 'tdc',
+    ...unet((tdcMethods.length - 1) * size.seeds),
+    shared: `its ${size.seeds} TDC model(s) are rd's UNet GQ models at ${size.tdcBits} bits`,
+    // Keys name the method after the backbone: 'unet-gq-b8-…' is the TDC model, 'unet-gq-global-b8-…' another.
+    ownResult: (key) => !key.startsWith('unet-gq-b'),
+  };
 }
 
 /** Seconds per step of each backbone: the committed results' own mean where they have one, else the size's measured figure. */

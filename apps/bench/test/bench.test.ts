@@ -239,9 +239,14 @@ describe('gq-bench --quick, every suite', () => {
   it('counts the models each suite trains as the suites walk the grid', () => {
     const quick = sizeProfile('quick');
     const byName = Object.fromEntries(reports.map((r) => [r.suite, r]));
+    const runsOf = (suite: string) => new Set((byName[suite]!.results as { training?: { runId: string } }[]).flatMap((r) => (r.training !== undefined ? [r.training.runId] : [])));
+    const rdRuns = runsOf('rd');
     for (const cost of suiteCosts(quick)) {
-      const runIds = new Set((byName[cost.suite]!.results as { training?: { runId: string } }[]).flatMap((r) => (r.training !== undefined ? [r.training.runId] : [])));
+      const all = runsOf(cost.suite);
       if (cost.note !== undefined) continue;
+      // A suite's models shared with rd are rd's runs (tdc's TDC models at quick: one per seed).
+      const runIds = cost.shared === undefined ? all : new Set([...all].filter((id) => !rdRuns.has(id)));
+      if (cost.shared !== undefined) expect(all.size - runIds.size, cost.suite).toBe(quick.seeds);
       // Models trained = distinct training runs among the suite's results, per backbone.
       expect([cost.models.unet, cost.models.vit], cost.suite).toEqual([[...runIds].filter((id) => id.startsWith('unet-')).length, [...runIds].filter((id) => id.startsWith('vit-')).length]);
     }
