@@ -165,7 +165,15 @@ describe('claim 3 (tdc): TDC vs the global-λ model at matched mean rate', () =>
   });
   it('is inconclusive when the rates are not matched', () => {
     const global = tdcSeeds('gq-global', { mean: 6, inBand: 0.4, p5: 5, p95: 11, psnrMu: 25, psnrSample: 24.5, psnrGq: 23.5 });
-    expect(claim3(tdc, global, vanilla, 0.5).verdict).toBe('inconclusive');
+    const check = claim3(tdc, global, vanilla, 0.5);
+    expect(check.verdict).toBe('inconclusive');
+    expect(check.reading).toBe(
+      'The global-λ controller holds the mean rate of its training batches at T = 8, but on the held-out images its mean rate is 6.00 ± 0.00 bits ' +
+        "(outside T ± 0.5 in seed 0: 6.00, seed 1: 6.00, seed 2: 6.00), while TDC's is 8.00 ± 0.00; the comparison at matched rate therefore does not apply.",
+    );
+    const trained = global.map((r, i) => ({ ...r, training: { ...r.training, finalBitsMean: 8 + (i - 1) * 0.1 } }));
+    expect(claim3(tdc, trained, vanilla, 0.5).reading).toContain('at T = 8 (its last training batch: 8.00 ± 0.10)');
+    expect(claim3(tdc, tdcSeeds('gq-global', { mean: 8.1, inBand: 0.4, p5: 5, p95: 11, psnrMu: 25, psnrSample: 24.5, psnrGq: 23.5 }), vanilla, 0.5).reading).toBeUndefined();
   });
 });
 
