@@ -148,7 +148,15 @@ describe('claim 1 (tdc): near-lossless conversion', () => {
     expect(claim1(tdcSeeds('gq', { ...base, psnrGq: 23 }), 0.5).verdict).toBe('does not reproduce');
   });
   it('is inconclusive while TDC has not converged', () => {
-    expect(claim1(tdcSeeds('gq', { ...base, inBand: 0.3, psnrGq: 24.4 }), 0.5).verdict).toBe('inconclusive');
+    const check = claim1(tdcSeeds('gq', { ...base, inBand: 0.3, psnrGq: 24.4 }), 0.5);
+    expect(check.verdict).toBe('inconclusive');
+    expect(check.reading).toBe('TDC has not converged in seed 0 (R̄ 8.00, 30.0% in band), seed 1 (R̄ 8.00, 30.0% in band), seed 2 (R̄ 8.00, 30.0% in band), so the conversion is not judged.');
+  });
+  it('reads what the conversion meets per seed when it costs too much, and nothing when the claim holds', () => {
+    const check = claim1(tdcSeeds('gq', { ...base, psnrGq: 23 }), 0.5);
+    // Seed 0's GQ PSNR is 23 − 0.02 (the fixture's jitter), so sample − GQ = 24.5 − 22.98.
+    expect(check.reading).toMatch(/^The conversion at K = 2\^8 per seed: seed 0: sample − GQ 1\.52 dB at μ 25\.00 dB, R̄ 8\.00 \(p95 8\.38\), 90\.0% in band, 100% of the 256 codewords used \(perplexity 200\), P̂\(\|ẑ − μ\| ≥ σ\) 0\.500 \(nearest codeword 0\.500\); seed 1: /);
+    expect(claim1(tdcSeeds('gq', { ...base, psnrGq: 24.4 }), 0.5).reading).toBeUndefined();
   });
 });
 

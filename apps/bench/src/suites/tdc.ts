@@ -48,7 +48,26 @@ export function claim1(tdc: readonly TdcResult[], band: number): ClaimCheck {
       `R̄ ${formatSummary(summarize(tdc.map((r) => r.analysis.tokenBits.mean)))} (T = ${tdc[0]!.target}), in band ${formatSummary(summarize(tdc.map((r) => inBand(r) * 100)), 1)}%; ` +
       `μ ${formatSummary(mean)}, sample ${formatSummary(summarize(tdc.map((r) => r.analysis.sample.psnr)))}, GQ ${formatSummary(gq)} dB; sample − GQ ${formatSummary(loss)} dB (${tdc.length} seeds)`,
     verdict: verdictOf(outcome),
+    ...(outcome === 'holds' ? {} : { reading: claim1Reading(tdc, band, converged) }),
   };
+}
+
+/** Where claim 1 stands when it does not hold: which seeds have not converged, or what the conversion meets per seed. */
+function claim1Reading(tdc: readonly TdcResult[], band: number, converged: boolean): string {
+  const target = tdc[0]!.target;
+  if (!converged) {
+    const open = tdc.filter((r) => Math.abs(r.analysis.tokenBits.mean - target) > band || inBand(r) < 0.5);
+    return `TDC has not converged in ${open.map((r) => `seed ${r.seed} (R̄ ${r.analysis.tokenBits.mean.toFixed(2)}, ${(inBand(r) * 100).toFixed(1)}% in band)`).join(', ')}, so the conversion is not judged.`;
+  }
+  const perSeed = tdc.map((r) => {
+    const c = conversionAt(r, target);
+    return (
+      `seed ${r.seed}: sample − GQ ${conversionLoss(r).toFixed(2)} dB at μ ${r.analysis.mean.psnr.toFixed(2)} dB, R̄ ${r.analysis.tokenBits.mean.toFixed(2)} (p95 ${r.analysis.tokenBits.quantiles.p95.toFixed(2)}), ` +
+      `${(inBand(r) * 100).toFixed(1)}% in band, ${(c.usage * 100).toFixed(0)}% of the ${c.codebookSize} codewords used (perplexity ${c.perplexity.toFixed(0)}), ` +
+      `P̂(|ẑ − μ| ≥ σ) ${c.largeErrorGq.toFixed(3)} (nearest codeword ${c.largeErrorNearest.toFixed(3)})`
+    );
+  });
+  return `The conversion at K = 2^${target} per seed: ${perSeed.join('; ')}.`;
 }
 
 /**
