@@ -77,13 +77,18 @@ export class SuiteRun {
     return this.ctx.resultsDir !== undefined ? join(this.ctx.resultsDir, this.suite, `${key}.json`) : join(this.dir, 'configs', `${key}.json`);
   }
 
+  /** Whether this is a report-only run that lacks the kept result of `key` (a measuring run would measure it). */
+  missingInReport(key: string): boolean {
+    return this.ctx.reportOnly === true && !existsSync(this.resultPath(key));
+  }
+
   /**
    * Measure one configuration unless its result is already kept (`resultPath`). In report-only mode
    * a missing result throws a `result-missing` BenchError instead of training anything.
    */
   async config<T extends object>(key: string, measure: () => Promise<T>): Promise<T & Measured> {
     const path = this.resultPath(key);
-    if (this.ctx.reportOnly === true && !existsSync(path)) {
+    if (this.missingInReport(key)) {
       throw new BenchError('result-missing', `${this.suite}: no kept result for configuration ${key} (${path}); run gq-bench ${this.suite} --size ${this.ctx.size.name} to measure it`);
     }
     const { value, fresh } = await cachedResult(path, async () => {

@@ -1,4 +1,3 @@
-import { existsSync } from 'node:fs';
 import { createCodebook } from '@gq/codebook';
 import { createRng } from '@gq/core';
 import type { ClaimCheck, Table } from '../report.js';
@@ -158,7 +157,7 @@ export async function seedsSuite(ctx: BenchContext): Promise<SuiteOutput> {
       const config = benchConfig(ctx, 'unet', { method: 'gq', bits: rate, seed });
       const key = `${runId(config)}-codebooks`;
       // Lower rates are reported beside the judged one where kept; only the judged rate is required.
-      if (rate !== bits && ctx.reportOnly === true && !existsSync(run.resultPath(key))) {
+      if (rate !== bits && run.missingInReport(key)) {
         results.length = 0;
         break;
       }
