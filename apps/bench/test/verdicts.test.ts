@@ -99,6 +99,14 @@ describe('claim 2 (rd): codebook usage', () => {
     expect(check.reading).toContain('vit K=256: GQ\'s index entropy is log2(perplexity) = 6.00 of 8 bits');
     expect(check.reading).not.toContain('unet K=256');
   });
+  it('reads a concentrated codebook by the rate GQ trained at: short of log2 K, or at it', () => {
+    const concentrated = (bits: number[]): RdCell => ({ ...cell('gq', 0, 0, 0.69), perplexity: summarize(seeds3(64, 1)), trainingBits: summarize(bits) });
+    const atRate = claim2([concentrated([8.03, 7.97, 8.0]), cell('vq', 0, 0, 0.05)]);
+    expect(atRate.verdict).toBe('does not reproduce');
+    expect(atRate.reading).toContain('unet K=256: GQ\'s index entropy is log2(perplexity) = 6.00 of 8 bits, so its tokens concentrate on part of the codebook; its last training batches averaged 8.00 ± 0.03 bits per token, within half a bit of log2 K, so this is not a rate shortfall');
+    const short = claim2([concentrated([6.9, 7.0, 7.1]), cell('vq', 0, 0, 0.05)]);
+    expect(short.reading).toContain('averaged 7.00 ± 0.10 bits per token, more than half a bit below log2 K = 8');
+  });
   it('is inconclusive when VQ is level with GQ within noise', () => {
     const gq = cell('gq', 0, 0, 0.99);
     expect(claim2([gq, { ...cell('vq', 0, 0, 0.99), usage: summarize(seeds3(0.99, 0.01)) }]).verdict).toBe('inconclusive');
