@@ -342,7 +342,7 @@ function costTable(options: BenchOptions, run: SizeRun): string[] {
     kept[arch] !== undefined ? `${kept[arch]!.toFixed(2)} s (median of the ${keptModels[arch]} model(s) the kept results trained)` : size.secondsPerStep !== undefined ? `${size.secondsPerStep[arch].toFixed(2)} s (${size.secondsPerStep.measured})` : 'unknown';
   const status = (c: SuiteCost): string => {
     const m = missing.get(c.suite);
-    const shared = c.shared !== undefined ? `; ${c.shared}` : '';
+    const shared = c.shared !== undefined ? `; ${c.shared.text}` : '';
     if (m === undefined) return `${options.reportOnly === true ? 'complete' : 'measured'}${shared}`;
     const left = remaining.find((r) => r.suite === c.suite)!;
     const toTrain = c.note === undefined ? `; ${Math.ceil(left.models.unet + left.models.vit)} model(s) to train, ${hours(estimatedSeconds(left, perStep))}` : '';

@@ -1,3 +1,4 @@
+import { REFERENCE_TDC_FACTOR } from '@gq/training';
 import type { SuiteName } from './report.js';
 import { stepsOf, type Arch, type SizeProfile } from './sizes.js';
 import { rdMethods } from './suites/rd.js';
@@ -15,8 +16,8 @@ export interface SuiteCost {
   readonly note?: string;
   /** Results each model yields (tdc-speed: one per step count of its continued run); default 1. */
   readonly resultsPerModel?: number;
-  /** Models of the suite that another suite trains (counted there, not here), in words. */
-  readonly shared?: string;
+  /** Training runs of the suite's results that another suite trains (counted there, not here): how many, and which in words. */
+  readonly shared?: { readonly runs: number; readonly text: string };
   /** Whether a kept result of the suite belongs to a model it trains itself (default: all do). */
   readonly ownResult?: (key: string) => boolean;
 }
@@ -39,7 +40,7 @@ export function suiteCosts(size: SizeProfile): SuiteCost[] {
     { suite: 'beta', ...reuse, note: "converts rd's UNet GQ models (retrained only where runs/ lacks them)" },
     { suite: 'seeds', ...reuse, note: "converts rd's UNet GQ models (retrained only where runs/ lacks them)" },
     { suite: 'controller', ...reuse, note: "reads the training logs of tdc's TDC models (retrained only where runs/ lacks them)" },
-    { suite: 'tdc-speed', ...unet(size.tdcSpeed.factors.length, Math.max(...size.tdcSpeed.steps)), resultsPerModel: size.tdcSpeed.steps.length },
+    tdcSpeedCost(size),
     { suite: 'speed', ...reuse, note: 'timings of a few minutes, not estimated' },
   ];
 }
@@ -54,9 +55,32 @@ function tdcCost(size: SizeProfile, unet: (models: number) => Pick<SuiteCost, 'm
   return {
     suite: 'tdc',
     ...unet((tdcMethods.length - 1) * size.seeds),
-    shared: `its ${size.seeds} TDC model(s) are rd's UNet GQ models at ${size.tdcBits} bits`,
+    shared: { runs: size.seeds, text: `its ${size.seeds} TDC model(s) are rd's UNet GQ models at ${size.tdcBits} bits` },
     // Keys name the method after the backbone: 'unet-gq-b8-…' is the TDC model, 'unet-gq-global-b8-…' another.
     ownResult: (key) => !key.startsWith('unet-gq-b'),
+  };
+}
+
+/**
+ * The tdc-speed suite's models: one run per γ, continued through the step counts. The run at the
+ * size's own γ reaching the size's UNet steps ends on rd's UNet GQ model at T = tdcBits, seed 0
+ * (the same configuration): that last stretch is loaded from rd's run (`sourceRun`), not trained.
+ */
+function tdcSpeedCost(size: SizeProfile): SuiteCost {
+  const { factors, steps } = size.tdcSpeed;
+  const descending = [...steps].sort((a, b) => b - a);
+  const longest = descending[0]!;
+  const sharedWithRd =
+    size.rdArchs.includes('unet') && size.rdBits.includes(size.tdcBits) && longest === stepsOf(size, 'unet') && factors.includes(size.tdcFactor ?? REFERENCE_TDC_FACTOR);
+  const saved = sharedWithRd ? longest - (descending[1] ?? 0) : 0;
+  return {
+    suite: 'tdc-speed',
+    models: { unet: factors.length, vit: 0 },
+    steps: { unet: factors.length * longest - saved, vit: 0 },
+    resultsPerModel: steps.length,
+    ...(sharedWithRd
+      ? { shared: { runs: 1, text: `its γ = ${size.tdcFactor ?? REFERENCE_TDC_FACTOR} run's ${longest}-step model is rd's UNet GQ model at ${size.tdcBits} bits, seed 0` } }
+      : {}),
   };
 }
 

@@ -5,7 +5,7 @@ import * as tf from '@tensorflow/tfjs-core';
 import { psnr, ssim } from '@gq/metrics';
 import { useBackend, type BackendName } from '@gq/runtime';
 import { nodeFiles } from '@gq/runtime/files';
-import { evaluate, methodSpec, resolveConfig, toModelInput, trainRun, TrainedModel, type ConfigInput, type Evaluation, type ImageSet, type TrainConfig } from '@gq/training';
+import { checkpointName, evaluate, loadCheckpoint, methodSpec, resolveConfig, toModelInput, trainRun, TrainedModel, type ConfigInput, type Evaluation, type ImageSet, type TrainConfig } from '@gq/training';
 import { BenchError } from './errors.js';
 import { stepsOf, type Arch, type SizeProfile } from './sizes.js';
 
@@ -54,6 +54,35 @@ export function runId(config: TrainConfig): string {
   return `${config.arch}-${config.method}-b${config.bits}-c${config.model.zChannels}${dim}-s${config.seed}-${hash}`;
 }
 
+/**
+ * Folder name of the tdc-speed suite's run of `config` (its step budget aside): one run continued
+ * through several step counts, evaluated after each.
+ */
+export function speedRunId(config: TrainConfig): string {
+  return `${runId({ ...config, steps: 0 })}-speed`;
+}
+
+/** The step of the checkpoint in run folder `id`, or undefined where it has none. */
+function checkpointStep(ctx: BenchContext, id: string): number | undefined {
+  const path = join(runDir(ctx, id), checkpointName);
+  return existsSync(path) ? loadCheckpoint(nodeFiles, path).step : undefined;
+}
+
+/**
+ * The folder to train or load `config` in when the caller names `id`: `id` itself, unless its
+ * checkpoint is short of `config.steps` (or absent) while the twin folder of the same configuration
+ * (a suite's `runId` ↔ tdc-speed's `speedRunId`) holds a checkpoint at exactly `config.steps`. That
+ * model is then loaded instead of trained a second time: resuming is bit-exact, so a run continued
+ * through shorter step counts and one trained straight through are the same model. A twin past
+ * `config.steps` is never used, since a run cannot be taken back to fewer steps.
+ */
+export function sourceRun(ctx: BenchContext, config: TrainConfig, id: string): string {
+  const own = checkpointStep(ctx, id);
+  if (own !== undefined && own >= config.steps) return id;
+  const twin = id === speedRunId(config) ? runId(config) : id === runId(config) ? speedRunId(config) : undefined;
+  return twin !== undefined && checkpointStep(ctx, twin) === config.steps ? twin : id;
+}
+
 export interface TrainingRecord {
   readonly runId: string;
   readonly steps: number;
@@ -83,18 +112,21 @@ function lastLogLine(dir: string): { loss: number; bits?: { mean: number } } | u
 }
 
 /**
- * Train `config` into `<out>/runs/<runId>` (resuming a partial or complete checkpoint, so a
- * finished model is loaded, not retrained), copy the trained model into this thread, run `use`
- * on it, then release it. Evaluation runs in this thread on the context's backend.
+ * Train `config` into `<out>/runs/<named>` (resuming a partial or complete checkpoint, so a finished
+ * model is loaded, not retrained; `sourceRun` picks a finished twin's folder instead where there is
+ * one, and `training.runId` names the folder used), copy the trained model into this thread, run
+ * `use` on it, then release it. Evaluation runs in this thread on the context's backend.
+ * @throws BenchError `run-ahead` when the folder's checkpoint is past `config.steps`.
  */
 export async function withTrainedModel<T>(
   ctx: BenchContext,
   config: TrainConfig,
   use: (model: BenchModel) => Promise<T>,
-  id: string = runId(config),
+  named: string = runId(config),
 ): Promise<T> {
+  const id = sourceRun(ctx, config, named);
   const dir = runDir(ctx, id);
-  ctx.log(`  model ${id}: ${config.steps} steps`);
+  ctx.log(`  model ${id}: ${config.steps} steps${id !== named ? ` (the same configuration's finished run, loaded instead of training ${named})` : ''}`);
   const outcome = await trainRun(config, {
     files: nodeFiles,
     outDir: dir,
@@ -107,6 +139,9 @@ export async function withTrainedModel<T>(
   let model: TrainedModel | undefined;
   try {
     if (outcome.interrupted) throw new BenchError('interrupted', `training of ${id} was interrupted at step ${outcome.step}; rerun to resume`);
+    if (outcome.step > config.steps) {
+      throw new BenchError('run-ahead', `${id}: its checkpoint is at step ${outcome.step}, past this configuration's ${config.steps} steps; a run only continues forward (remove ${dir} to train it anew)`);
+    }
     if (outcome.trainer.workerCount > 1 || tf.getBackend() !== ctx.backend) await useBackend(ctx.backend);
     model = await TrainedModel.fromTrainer(config, outcome.trainer);
     const last = lastLogLine(dir);

@@ -10,6 +10,7 @@ import { BenchError } from '../src/errors.js';
 import { assertFinite, markdownTable, suiteNames, type SuiteReport } from '../src/report.js';
 import { sizeProfile, stepsOf } from '../src/sizes.js';
 import { estimatedSeconds, suiteCosts } from '../src/cost.js';
+import { benchConfig, speedRunId, withTrainedModel } from '../src/runs.js';
 import { barPlot, linePlot, niceTicks } from '../src/svg.js';
 
 /** Every number anywhere in a parsed report, with its JSON path. */
@@ -92,6 +93,29 @@ describe('gq-bench --quick, every suite', () => {
     const tokens = sweep.bins.reduce((a, b) => a + b.tokens, 0);
     expect(tokens).toBe(8 * 64 * 4 * sweep.analysis.conversions.length);
   });
+
+  it('tdc-speed loads a step count that rd trained in full from rd\'s run, and never takes a run back to fewer steps', async () => {
+    type Speed = { factor: number; steps: number; psnrGq: number; training: { runId: string; steps: number; stepsNow: number } };
+    type Rd = { arch: string; method: string; bits: number; seed: number; training: { runId: string } };
+    const quick = sizeProfile('quick');
+    const last = Math.max(...quick.tdcSpeed.steps);
+    // rd's UNet GQ model at the tdc rate, seed 0, is tdc-speed's γ = 1.01 run at the size's step count.
+    expect([last, quick.rdBits]).toEqual([quick.steps, [quick.tdcBits]]);
+    const rdRun = (reports.find((r) => r.suite === 'rd')!.results as Rd[]).find((r) => r.arch === 'unet' && r.method === 'gq' && r.bits === quick.tdcBits && r.seed === 0)!.training.runId;
+    const speed = reports.find((r) => r.suite === 'tdc-speed')!.results as Speed[];
+    const at = (factor: number, steps: number) => speed.find((r) => r.factor === factor && r.steps === steps)!.training;
+    expect(at(1.01, last)).toMatchObject({ runId: rdRun, steps: last, stepsNow: 0 });
+    // The shorter count was trained in tdc-speed's own folder, and so was every count of another γ.
+    expect(at(1.01, 1).runId).toMatch(/-speed$/);
+    expect(at(1.05, last)).toMatchObject({ steps: last, stepsNow: last - 1 });
+    expect(at(1.05, last).runId).toMatch(/-speed$/);
+    // A shorter step count from that finished γ = 1.05 run would be a model trained past its label.
+    const ctx = { outDir: out, size: quick, workers: 1, backend: 'wasm' as const, quiet: true, command: 'test', log: () => undefined };
+    const shorter = benchConfig(ctx, 'unet', { method: 'gq', bits: quick.tdcBits, tdcFactor: 1.05, steps: 1 });
+    const error = await withTrainedModel(ctx, shorter, async () => undefined, speedRunId(shorter)).catch((e: unknown) => e);
+    expect(error).toBeInstanceOf(BenchError);
+    expect((error as BenchError).message).toMatch(/-speed: its checkpoint is at step 2, past this configuration's 1 steps; a run only continues forward/);
+  }, 120_000);
 
   it('resumes: a second run measures nothing and reads every configuration back', async () => {
     const again = await runBench({ suites: ['tdc', 'm-sweep'], size: 'quick', outDir: out, workers: 1, backend: 'wasm', quiet: true, command: 'test', log: () => undefined });
@@ -244,12 +268,14 @@ describe('gq-bench --quick, every suite', () => {
     for (const cost of suiteCosts(quick)) {
       const all = runsOf(cost.suite);
       if (cost.note !== undefined) continue;
-      // A suite's models shared with rd are rd's runs (tdc's TDC models at quick: one per seed).
+      // A suite's models shared with rd are rd's runs (tdc's TDC models at quick: one per seed; tdc-speed's last count at γ = 1.01).
       const runIds = cost.shared === undefined ? all : new Set([...all].filter((id) => !rdRuns.has(id)));
-      if (cost.shared !== undefined) expect(all.size - runIds.size, cost.suite).toBe(quick.seeds);
+      expect(all.size - runIds.size, cost.suite).toBe(cost.shared?.runs ?? 0);
       // Models trained = distinct training runs among the suite's results, per backbone.
       expect([cost.models.unet, cost.models.vit], cost.suite).toEqual([[...runIds].filter((id) => id.startsWith('unet-')).length, [...runIds].filter((id) => id.startsWith('vit-')).length]);
     }
+    // tdc-speed trains each γ's run to its longest count, less the stretch rd's model covers: γ = 1.01 stops at 1 of 2 steps.
+    expect(suiteCosts(quick).find((c) => c.suite === 'tdc-speed')!.steps.unet).toBe(2 + 1);
     const medium = sizeProfile('medium');
     const rd = suiteCosts(medium).find((c) => c.suite === 'rd')!;
     expect(rd.steps).toEqual({ unet: 30 * stepsOf(medium, 'unet'), vit: 30 * stepsOf(medium, 'vit') });

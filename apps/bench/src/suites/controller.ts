@@ -136,8 +136,9 @@ export async function controllerSuite(ctx: BenchContext): Promise<SuiteOutput> {
     factor = config.tdcFactor;
     const id = runId(config);
     const summary = await run.config(`${id}-controller`, async () => {
-      await withTrainedModel(ctx, config, async () => undefined);
-      const steps = readControllerLog(readFileSync(join(runDir(ctx, id), 'metrics.jsonl'), 'utf8'));
+      // The folder the model was loaded from (a finished twin run's, where it had one: see `sourceRun`).
+      const folder = await withTrainedModel(ctx, config, async (model) => model.training.runId);
+      const steps = readControllerLog(readFileSync(join(runDir(ctx, folder), 'metrics.jsonl'), 'utf8'));
       // Every 10th step is enough for the plots.
       return { ...summarizeController(steps, seed, config.codebookBits, config.tdcBand), trace: steps.filter((_, i) => i % 10 === 0 || i === steps.length - 1) };
     });

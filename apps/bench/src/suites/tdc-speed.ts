@@ -1,5 +1,5 @@
 import type { Table } from '../report.js';
-import { benchConfig, runId, withTrainedModel, type BenchContext, type TrainingRecord } from '../runs.js';
+import { benchConfig, runId, speedRunId, withTrainedModel, type BenchContext, type TrainingRecord } from '../runs.js';
 import { analyseGaussian } from '../analysis.js';
 import { REFERENCE_TDC_FACTOR } from '@gq/training';
 import { SuiteRun, type SuiteOutput } from '../suite.js';
@@ -34,8 +34,8 @@ export async function tdcSpeedSuite(ctx: BenchContext): Promise<SuiteOutput> {
   const ascending = [...steps].sort((a, b) => a - b);
   const results: TdcSpeedResult[] = [];
   for (const factor of factors) {
-    // One run folder per γ: each longer step count continues the same run.
-    const folder = `${runId(benchConfig(ctx, 'unet', { method: 'gq', bits: ctx.size.tdcBits, tdcFactor: factor, steps: 0 }))}-speed`;
+    // One run folder per γ: each longer step count continues the same run (a step count another
+    // suite has trained in full is loaded from there: see `sourceRun`).
     for (const count of ascending) {
       const config = benchConfig(ctx, 'unet', { method: 'gq', bits: ctx.size.tdcBits, tdcFactor: factor, steps: count });
       ctx.log(`tdc-speed: γ = ${factor}, ${count} steps`);
@@ -57,7 +57,7 @@ export async function tdcSpeedSuite(ctx: BenchContext): Promise<SuiteOutput> {
                 training: model.training,
               } satisfies TdcSpeedResult;
             },
-            folder,
+            speedRunId(config),
           ),
         ),
       );
