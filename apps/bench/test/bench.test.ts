@@ -117,6 +117,22 @@ describe('gq-bench --quick, every suite', () => {
     expect((error as BenchError).message).toMatch(/-speed: its checkpoint is at step 2, past this configuration's 1 steps; a run only continues forward/);
   }, 120_000);
 
+  it('rd loads its model from tdc-speed\'s run where that run finished the same configuration first', async () => {
+    const fresh = mkdtempSync(join(tmpdir(), 'gq-bench-'));
+    const quick = sizeProfile('quick');
+    const options = { size: 'quick', outDir: fresh, workers: 1, backend: 'wasm' as const, quiet: true, command: 'test', log: () => undefined };
+    await runBench({ ...options, suites: ['tdc-speed'] });
+    const [rd] = await runBench({ ...options, suites: ['rd'], part: { archs: ['unet'], bits: [quick.tdcBits] } });
+    type Rd = { method: string; seed: number; training: { runId: string; steps: number; stepsNow: number } };
+    const rows = rd!.results as Rd[];
+    const gq = rows.find((r) => r.method === 'gq' && r.seed === 0)!.training;
+    expect(gq.runId).toMatch(/^unet-gq-b4-.*-speed$/);
+    expect([gq.steps, gq.stepsNow]).toEqual([quick.steps, 0]);
+    // Every other model, seed 1's GQ included, trained in its own folder.
+    for (const r of rows) if (r.training !== gq) expect([r.training.runId.endsWith('-speed'), r.training.stepsNow]).toEqual([false, quick.steps]);
+    rmSync(fresh, { recursive: true, force: true });
+  }, 120_000);
+
   it('resumes: a second run measures nothing and reads every configuration back', async () => {
     const again = await runBench({ suites: ['tdc', 'm-sweep'], size: 'quick', outDir: out, workers: 1, backend: 'wasm', quiet: true, command: 'test', log: () => undefined });
     for (const report of again) {
