@@ -290,7 +290,6 @@ function keptFiles(resultsDir: string | undefined, outDir: string, suite: SuiteN
   return keptResults(resultsDir, outDir, suite).map((f) => join(dir, f));
 }
 
-/** Mean training seconds per step of each backbone over the kept results that record their training. */
 /**
  * Seconds per optimiser step of each backbone from the kept results: the median over the models
  * they trained (each counted once), so a few models trained on a busy or paused machine do not
