@@ -116,7 +116,7 @@ function lastLogLine(dir: string): { loss: number; bits?: { mean: number } } | u
  * model is loaded, not retrained; `sourceRun` picks a finished twin's folder instead where there is
  * one, and `training.runId` names the folder used), copy the trained model into this thread, run
  * `use` on it, then release it. Evaluation runs in this thread on the context's backend.
- * @throws BenchError `run-ahead` when the folder's checkpoint is past `config.steps`.
+ * @throws TrainError `resume-ahead` (from `trainRun`) when the folder's checkpoint is past `config.steps`.
  */
 export async function withTrainedModel<T>(
   ctx: BenchContext,
@@ -139,9 +139,6 @@ export async function withTrainedModel<T>(
   let model: TrainedModel | undefined;
   try {
     if (outcome.interrupted) throw new BenchError('interrupted', `training of ${id} was interrupted at step ${outcome.step}; rerun to resume`);
-    if (outcome.step > config.steps) {
-      throw new BenchError('run-ahead', `${id}: its checkpoint is at step ${outcome.step}, past this configuration's ${config.steps} steps; a run only continues forward (remove ${dir} to train it anew)`);
-    }
     if (outcome.trainer.workerCount > 1 || tf.getBackend() !== ctx.backend) await useBackend(ctx.backend);
     model = await TrainedModel.fromTrainer(config, outcome.trainer);
     const last = lastLogLine(dir);

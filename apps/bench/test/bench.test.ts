@@ -6,6 +6,7 @@ import * as tf from '@tensorflow/tfjs-core';
 import { ensureGradients, useBackend } from '@gq/runtime';
 import { theorem31Bound } from '@gq/metrics';
 import { defaultResultsFile, gridPart, runBench, resolveSuites } from '../src/bench.js';
+import { isGqError } from '@gq/core';
 import { BenchError } from '../src/errors.js';
 import { assertFinite, markdownTable, suiteNames, type SuiteReport } from '../src/report.js';
 import { sizeProfile, stepsOf } from '../src/sizes.js';
@@ -113,8 +114,8 @@ describe('gq-bench --quick, every suite', () => {
     const ctx = { outDir: out, size: quick, workers: 1, backend: 'wasm' as const, quiet: true, command: 'test', log: () => undefined };
     const shorter = benchConfig(ctx, 'unet', { method: 'gq', bits: quick.tdcBits, tdcFactor: 1.05, steps: 1 });
     const error = await withTrainedModel(ctx, shorter, async () => undefined, speedRunId(shorter)).catch((e: unknown) => e);
-    expect(error).toBeInstanceOf(BenchError);
-    expect((error as BenchError).message).toMatch(/-speed: its checkpoint is at step 2, past this configuration's 1 steps; a run only continues forward/);
+    expect(isGqError(error) && error.code).toBe('resume-ahead');
+    expect((error as Error).message).toMatch(/-speed\/checkpoint\.safetensors for 1 steps: it is at step 2 already/);
   }, 120_000);
 
   it('rd loads its model from tdc-speed\'s run where that run finished the same configuration first', async () => {

@@ -99,6 +99,13 @@ export async function trainRun(config: TrainConfig, options: RunOptions): Promis
       `cannot resume ${checkpointPath}: it was trained with a different configuration (${changed.join(', ')} differ); only --steps may change`,
     );
   }
+  // A run only continues forward: its checkpoint past the step budget is a model the configuration does not describe.
+  if (resumeFrom !== undefined && resumeFrom.step > config.steps) {
+    throw new TrainError(
+      'resume-ahead',
+      `cannot resume ${checkpointPath} for ${config.steps} steps: it is at step ${resumeFrom.step} already; pass --steps ${resumeFrom.step} or more, or another --out`,
+    );
+  }
   const trainer = await DataParallelTrainer.create<TrainingReplicaTypes>({
     replicaModule: replicaModuleUrl,
     workers: options.workers,
@@ -200,8 +207,11 @@ export async function trainRun(config: TrainConfig, options: RunOptions): Promis
       }
     }
     progress.finish();
-    pendingState = await trainer.getState();
-    save();
+    // A finished run that was only loaded keeps its checkpoint as it is.
+    if (losses.length > 0 || resumeFrom === undefined) {
+      pendingState = await trainer.getState();
+      save();
+    }
   } catch (error) {
     progress.finish();
     await trainer.dispose();

@@ -62,6 +62,18 @@ describe('gq-train', () => {
     await expect(trainRun(resolveConfig({ ...tiny, steps: 4, learningRate: 1e-2 }), base)).rejects.toThrow(
       /different configuration \(learningRate differ\); only --steps may change/,
     );
+    // Loading the finished run trains nothing and leaves its checkpoint byte for byte; fewer steps are refused.
+    const path = join(dir, checkpointName);
+    const before = readFileSync(path);
+    const loaded = await trainRun(resolveConfig({ ...tiny, steps: 3 }), base);
+    await loaded.trainer.dispose();
+    expect([loaded.step, loaded.losses.length]).toEqual([3, 0]);
+    expect(readFileSync(path).equals(before)).toBe(true);
+    const fewer = await trainRun(resolveConfig({ ...tiny, steps: 2 }), base).catch((e: unknown) => e);
+    expect(fewer).toBeInstanceOf(TrainError);
+    expect((fewer as TrainError).code).toBe('resume-ahead');
+    expect((fewer as Error).message).toMatch(/cannot resume .*checkpoint\.safetensors for 2 steps: it is at step 3 already; pass --steps 3 or more, or another --out/);
+    expect(readFileSync(path).equals(before)).toBe(true);
   });
 
   it('rejects a corrupt checkpoint on resume and keeps the file', async () => {
