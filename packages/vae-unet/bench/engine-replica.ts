@@ -9,17 +9,19 @@ export interface EngineBenchOptions {
   readonly seed: number;
   /** Whether the fused layer kernels are installed in this worker. */
   readonly fused: boolean;
+  /** Whether, with them, 3×3 convolutions run by Winograd (default true). */
+  readonly winograd?: boolean;
 }
 
-/** A worker's wasm backend with or without the fused layer kernels (the worker already registered the rest). */
-export function selectKernels(fused: boolean): void {
-  if (tf.getBackend() === 'wasm') registerTrainingKernels({ fused });
+/** A worker's wasm backend with or without the fused layer kernels and Winograd (the worker already registered the rest). */
+export function selectKernels(options: Pick<EngineBenchOptions, 'fused' | 'winograd'>): void {
+  if (tf.getBackend() === 'wasm') registerTrainingKernels({ fused: options.fused, winograd: options.winograd ?? true });
 }
 
 /** The engine bench's model as a data-parallel replica: gradients of the bench loss on the shard, Adam on the average. */
 export const createReplica: CreateReplica = ({ options, workerIndex }) => {
   const { model: name, seed, fused } = options as EngineBenchOptions;
-  selectKernels(fused);
+  selectKernels(options as EngineBenchOptions);
   const model = createBenchModel(name, seed);
   const variables = Object.values(model.params);
   const optimizer = fused ? createAdam(1e-3) : tf.train.adam(1e-3);

@@ -41,7 +41,7 @@ export const createWorker: CreateWorker<EngineWorkerCalls, EngineBenchOptions> =
   await useBackend('wasm');
   await ensureGradients();
   registerTrainingKernels();
-  selectKernels(options.fused);
+  selectKernels(options);
   const model = createBenchModel(options.model, options.seed);
   let latent: tf.Tensor | undefined;
   const run = async (fn: () => tf.Tensor): Promise<number> => {

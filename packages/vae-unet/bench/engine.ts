@@ -3,7 +3,8 @@
  *
  * The training engine on the models users train (UNet tiny32 and cpu32, ViT cpu32; batch 32 of
  * 32×32 RGB; mean L1 + 0.1·KL, Adam): train ms/step and encode/decode images/s on one thread
- * (this one) and on two worker threads, each with the fused layer kernels ('fused') and without
+ * (this one) and on two worker threads, each with the engine's layer kernels and Winograd
+ * convolutions ('fused'), with the layer kernels but direct convolutions ('direct'), and without
  * them ('composed', the engine before they existed), interleaved in one run and reported as
  * medians; then a per-kernel profile of one step of each with the share of time in
  * convolution/matrix-product kernels, their rate in GFLOP/s, and per target the bound set by the
@@ -28,8 +29,9 @@ const steps = Number(option('steps', '5'));
 const workers = Number(option('workers', '2'));
 const models = option('models', benchModels.join(',')).split(',') as BenchModelName[];
 const variants = [
-  { label: 'fused', fused: true },
-  { label: 'composed', fused: false },
+  { label: 'fused', fused: true, winograd: true },
+  { label: 'direct', fused: true, winograd: false },
+  { label: 'composed', fused: false, winograd: false },
 ] as const;
 type Variant = (typeof variants)[number]['label'];
 
@@ -56,12 +58,22 @@ async function timeMs(run: () => Promise<unknown>): Promise<number> {
   return performance.now() - start;
 }
 
+/** One value per variant. */
+function perVariant<T>(make: (variant: (typeof variants)[number]) => T): Record<Variant, T> {
+  return Object.fromEntries(variants.map((v) => [v.label, make(v)])) as Record<Variant, T>;
+}
+
 /** Run each variant's `run` once per round, alternating, after one warm-up each; medians in ms. */
-async function interleaved(run: Record<Variant, () => Promise<unknown>>, rounds: number): Promise<Record<Variant, number>> {
-  const times: Record<Variant, number[]> = { fused: [], composed: [] };
+async function interleavedTimes(run: Record<Variant, () => Promise<number>>, rounds: number): Promise<Record<Variant, number>> {
+  const times = perVariant((): number[] => []);
   for (const v of variants) await run[v.label]();
-  for (let r = 0; r < rounds; r++) for (const v of variants) times[v.label].push(await timeMs(run[v.label]));
-  return { fused: median(times.fused), composed: median(times.composed) };
+  for (let r = 0; r < rounds; r++) for (const v of variants) times[v.label].push(await run[v.label]());
+  return perVariant((v) => median(times[v.label]));
+}
+
+/** `interleavedTimes` of runs timed from outside. */
+function interleaved(run: Record<Variant, () => Promise<unknown>>, rounds: number): Promise<Record<Variant, number>> {
+  return interleavedTimes(perVariant((v) => () => timeMs(run[v.label])), rounds);
 }
 
 interface OneThread {
@@ -85,7 +97,8 @@ async function encodeDecode(model: BenchModel, x: tf.Tensor4D, latent: tf.Tensor
 
 /** Switch this thread's wasm backend between the variants. */
 function use(variant: Variant): void {
-  registerTrainingKernels({ fused: variant === 'fused' });
+  const { fused, winograd } = variants.find((v) => v.label === variant)!;
+  registerTrainingKernels({ fused, winograd });
 }
 
 function withKernels(variant: Variant, run: () => Promise<unknown>): () => Promise<unknown> {
@@ -199,15 +212,15 @@ async function countFlops(run: () => Promise<unknown>): Promise<number> {
 async function oneThread(name: BenchModelName, rows: Row[], profiles: StepProfile[], flops: Map<BenchModelName, WorkFlops>): Promise<void> {
   const model = createBenchModel(name, 1);
   // One model; each variant keeps its own optimizer (the engine's fused Adam, or tfjs's own).
-  const states: Record<Variant, OneThread> = { fused: { model, optimizer: createAdam(1e-3), step: 0 }, composed: { model, optimizer: tf.train.adam(1e-3), step: 0 } };
+  const states = perVariant((v): OneThread => ({ model, optimizer: v.fused ? createAdam(1e-3) : tf.train.adam(1e-3), step: 0 }));
   const x = tf.tensor4d(images(3), [batch, side, side, 3]);
   const moments = model.encode(x);
   try {
-    const train = await interleaved({ fused: withKernels('fused', () => trainStep(states.fused, x)), composed: withKernels('composed', () => trainStep(states.composed, x)) }, steps);
+    const train = await interleaved(perVariant((v) => withKernels(v.label, () => trainStep(states[v.label], x))), steps);
     rows.push({ model: name, work: 'train step, 1 thread', unit: 'ms', values: train });
     for (const what of ['encode', 'decode'] as const) {
       const run = (): Promise<void> => encodeDecode(model, x, moments.mu, what);
-      const ms = await interleaved({ fused: withKernels('fused', run), composed: withKernels('composed', run) }, steps);
+      const ms = await interleaved(perVariant((v) => withKernels(v.label, run)), steps);
       rows.push({ model: name, work: `${what}, 1 thread`, unit: 'img/s', values: ms });
     }
     for (const v of variants) profiles.push({ name, variant: v.label, ...(await profileStep(states[v.label], x, v.label)) });
@@ -220,8 +233,7 @@ async function oneThread(name: BenchModelName, rows: Row[], profiles: StepProfil
   } finally {
     use('fused');
     tf.dispose([x, moments.mu, moments.logVar]);
-    states.fused.optimizer.dispose();
-    states.composed.optimizer.dispose();
+    for (const v of variants) states[v.label].optimizer.dispose();
     model.dispose();
   }
 }
@@ -232,22 +244,22 @@ async function twoWorkers(name: BenchModelName, rows: Row[]): Promise<void> {
   const shards = Array.from({ length: workers }, (_, w) => ({
     images: { shape: [per, side, side, 3], data: data.slice(w * per * side * side * 3, (w + 1) * per * side * side * 3) },
   }));
-  const options = (fused: boolean): EngineBenchOptions => ({ model: name, seed: 1, fused });
-  const trainers = {
-    fused: await DataParallelTrainer.create({ replicaModule: new URL('./engine-replica.ts', import.meta.url), workers, backend: 'wasm', replicaOptions: options(true) }),
-    composed: await DataParallelTrainer.create({ replicaModule: new URL('./engine-replica.ts', import.meta.url), workers, backend: 'wasm', replicaOptions: options(false) }),
-  };
+  const options = (v: (typeof variants)[number]): EngineBenchOptions => ({ model: name, seed: 1, fused: v.fused, winograd: v.winograd });
+  const trainers = perVariant(() => undefined as DataParallelTrainer | undefined);
   try {
-    const train = await interleaved({ fused: () => trainers.fused.step(shards), composed: () => trainers.composed.step(shards) }, steps);
+    for (const v of variants) {
+      trainers[v.label] = await DataParallelTrainer.create({ replicaModule: new URL('./engine-replica.ts', import.meta.url), workers, backend: 'wasm', replicaOptions: options(v) });
+    }
+    const train = await interleaved(perVariant((v) => () => trainers[v.label]!.step(shards)), steps);
     rows.push({ model: name, work: `train step, ${workers} workers`, unit: 'ms', values: train });
   } finally {
-    await Promise.all([trainers.fused.dispose(), trainers.composed.dispose()]);
+    await Promise.all(variants.map((v) => trainers[v.label]?.dispose()));
   }
-  const pools = {
-    fused: await WorkerPool.create<EngineWorkerCalls, EngineBenchOptions>({ module: new URL('./engine-worker.ts', import.meta.url), workers, options: options(true) }),
-    composed: await WorkerPool.create<EngineWorkerCalls, EngineBenchOptions>({ module: new URL('./engine-worker.ts', import.meta.url), workers, options: options(false) }),
-  };
+  const pools = perVariant(() => undefined as WorkerPool<EngineWorkerCalls> | undefined);
   try {
+    for (const v of variants) {
+      pools[v.label] = await WorkerPool.create<EngineWorkerCalls, EngineBenchOptions>({ module: new URL('./engine-worker.ts', import.meta.url), workers, options: options(v) });
+    }
     for (const what of ['encode', 'decode'] as const) {
       const run = (pool: WorkerPool<EngineWorkerCalls>) => async () => {
         if (what === 'decode') await Promise.all(shards.map((s, w) => pool.request(w, 'encode', { images: s.images.data, shape: s.images.shape })));
@@ -257,13 +269,11 @@ async function twoWorkers(name: BenchModelName, rows: Row[]): Promise<void> {
         );
         return performance.now() - start;
       };
-      const times: Record<Variant, number[]> = { fused: [], composed: [] };
-      for (const v of variants) await run(pools[v.label])();
-      for (let r = 0; r < steps; r++) for (const v of variants) times[v.label].push(await run(pools[v.label])());
-      rows.push({ model: name, work: `${what}, ${workers} workers`, unit: 'img/s', values: { fused: median(times.fused), composed: median(times.composed) } });
+      const values = await interleavedTimes(perVariant((v) => run(pools[v.label]!)), steps);
+      rows.push({ model: name, work: `${what}, ${workers} workers`, unit: 'img/s', values });
     }
   } finally {
-    await Promise.all([pools.fused.close(), pools.composed.close()]);
+    await Promise.all(variants.map((v) => pools[v.label]?.close()));
   }
 }
 
@@ -324,7 +334,8 @@ async function main(): Promise<void> {
   registerTrainingKernels();
   console.log(
     `wasm backend, batch ${batch}, ${side}×${side} RGB, medians of ${steps} interleaved runs after one warm-up each. ` +
-      "'fused' = this engine; 'composed' = the same with registerTrainingKernels({ fused: false }) (layers as tfjs op chains, wasm's own matrix products and sums) and tfjs's own Adam. " +
+      "'fused' = this engine; 'direct' = the same with registerTrainingKernels({ winograd: false }) (every convolution on wasm's direct kernel); " +
+      "'composed' = registerTrainingKernels({ fused: false }) (layers as tfjs op chains, wasm's own matrix products, sums and convolutions) and tfjs's own Adam. " +
       'Shared machine: compare the two columns of one run; absolute numbers need a quiet machine.\n',
   );
   const rows: Row[] = [];
@@ -341,12 +352,13 @@ async function main(): Promise<void> {
     await oneThread(name, rows, profiles, flops);
     if (workers > 1) await twoWorkers(name, rows);
   }
-  console.log('| model | work | fused | composed | composed / fused |');
-  console.log('|---|---|---:|---:|---:|');
+  console.log('| model | work | fused | direct | composed | direct / fused | composed / fused |');
+  console.log('|---|---|---:|---:|---:|---:|---:|');
   for (const row of rows) {
     const values = row.values;
     console.log(
-      `| ${row.model} | ${row.work} | ${formatValue(row, values.fused)} | ${formatValue(row, values.composed)} | ${(values.composed / values.fused).toFixed(2)}× |`,
+      `| ${row.model} | ${row.work} | ${formatValue(row, values.fused)} | ${formatValue(row, values.direct)} | ${formatValue(row, values.composed)} | ` +
+        `${(values.direct / values.fused).toFixed(2)}× | ${(values.composed / values.fused).toFixed(2)}× |`,
     );
   }
   const best = bestRate(reference, profiles);

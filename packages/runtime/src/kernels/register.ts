@@ -2,10 +2,12 @@ import * as tf from '@tensorflow/tfjs-core';
 import type {
   _FusedMatMulAttrs,
   BatchMatMulAttrs,
+  Conv2DAttrs,
   Conv2DBackpropFilterAttrs,
   Conv2DBackpropInputAttrs,
   DepthwiseConv2dNativeBackpropFilterAttrs,
   DepthwiseConv2dNativeBackpropInputAttrs,
+  FusedConv2DAttrs,
   KernelConfig,
   KernelFunc,
   NamedAttrMap,
@@ -38,6 +40,7 @@ import { batchMatMul, fusedMatMul, type FusedMatMulInputs } from './batch-mat-mu
 import { geluBackward, geluForward } from './gelu.js';
 import { normBackward, normForward, upsampleNearest2x, upsampleNearest2xGrad } from './norm.js';
 import { sumLeadingAxes } from './sum.js';
+import { winogradConvolution } from './winograd.js';
 import { reshape, type WasmBackendLike } from './wasm-ops.js';
 
 /**
@@ -54,9 +57,14 @@ export const fusedKernelNames = [normKernelName, normGradKernelName, upsampleKer
  * Sum: bias gradients (sums over leading axes) on the heap in place, without wasm's transpose.
  * Identity (tf.clone, and what autodiff and custom gradients clone): the same buffer with one more
  * reference, as Reshape does, where wasm's own kernel copies it; no kernel writes into its inputs,
- * and the in-place Adam updates only buffers nothing else references.
+ * and the in-place Adam updates only buffers nothing else references. Conv2D and FusedConv2D: 3×3
+ * 'same' convolutions with enough channels and positions by Winograd's F(2×2, 3×3) (winograd.ts),
+ * the rest by wasm's own kernel; the input gradient's convolution goes the same way.
  */
-export const layerKernelNames = [...fusedKernelNames, 'BatchMatMul', '_FusedMatMul', 'Sum', 'Identity'] as const;
+export const layerKernelNames = [...fusedKernelNames, 'BatchMatMul', '_FusedMatMul', 'Sum', 'Identity', 'Conv2D', 'FusedConv2D'] as const;
+
+/** The forward convolutions `registerTrainingKernels` runs by Winograd where they qualify (winograd.ts). */
+export const winogradKernelNames = ['Conv2D', 'FusedConv2D'] as const;
 
 /** The kernels `registerTrainingKernels` installs on the 'wasm' backend. */
 export const trainingKernelNames = [
@@ -80,6 +88,12 @@ export interface RegisterTrainingKernelsOptions {
    * the same results within float32 rounding, slower (for comparisons).
    */
   readonly fused?: boolean;
+  /**
+   * Run 3×3 'same' convolutions with enough channels and positions by Winograd's F(2×2, 3×3)
+   * (`winogradKernelNames`; default true, and only with the layer kernels). `false` keeps every
+   * convolution on wasm's own direct kernel: the same results within float32 rounding, slower.
+   */
+  readonly winograd?: boolean;
 }
 
 export interface TrainingKernelState {
@@ -162,6 +176,24 @@ function direct<I extends NamedTensorInfoMap, A>(
   };
 }
 
+/** Conv2D or FusedConv2D: Winograd where `winogradConvolution` takes the call, wasm's own kernel otherwise. */
+function forwardConvolution(name: 'Conv2D' | 'FusedConv2D'): (args: Args) => TensorInfo {
+  return (args) => {
+    const inputs = args.inputs as { x: TensorInfo; filter: TensorInfo; bias?: TensorInfo; preluActivationWeights?: TensorInfo };
+    const out = winogradConvolution(args.backend as WasmBackendLike, inputs, attrsOf<Conv2DAttrs & Partial<Pick<FusedConv2DAttrs, 'activation'>>>(args));
+    if (out !== undefined) {
+      count(name, 'fast');
+      return out;
+    }
+    count(name, 'fallback');
+    const result = runOriginal(name, args);
+    if (result === undefined) {
+      throw new RuntimeError('wasm-kernel-missing', `registerTrainingKernels: the wasm backend must provide the '${name}' kernel, got none registered`);
+    }
+    return result;
+  };
+}
+
 type NormInputs = { x: TensorInfo; gamma: TensorInfo; beta: TensorInfo };
 type NormGradInputs = NormInputs & { dy: TensorInfo; mean: TensorInfo; rstd: TensorInfo };
 
@@ -238,6 +270,8 @@ const kernelFuncs: Record<TrainingKernelName, (args: Args) => TensorInfo | Tenso
     count('Identity', 'fast');
     return reshape(args.backend as WasmBackendLike, x, [...x.shape]);
   },
+  Conv2D: forwardConvolution('Conv2D'),
+  FusedConv2D: forwardConvolution('FusedConv2D'),
   Sum(args) {
     const { x } = args.inputs as { x: TensorInfo };
     const { out, path } = sumLeadingAxes(args.backend as WasmBackendLike, x, attrsOf<SumAttrs>(args), () => {
@@ -299,7 +333,7 @@ export function registerTrainingKernels(options: RegisterTrainingKernelsOptions 
       "registerTrainingKernels: the wasm backend must be loaded first (call useBackend('wasm')), got no 'wasm' kernels registered",
     );
   }
-  const skipped: readonly TrainingKernelName[] = options.fused === false ? layerKernelNames : [];
+  const skipped: readonly TrainingKernelName[] = options.fused === false ? layerKernelNames : options.winograd === false ? winogradKernelNames : [];
   unregister(skipped);
   for (const name of trainingKernelNames) {
     if (isOurs(name) || skipped.includes(name)) continue;

@@ -1,0 +1,329 @@
+import * as tf from '@tensorflow/tfjs-core';
+import type { Conv2DAttrs, FusedConv2DAttrs, TensorInfo } from '@tensorflow/tfjs-core';
+import { encodeModule, FunctionWriter, I32, Op, SimdOp, V128 } from '@gq/codebook/internal';
+import { batchedGemmFor, gemmCall } from './batched-gemm-simd.js';
+import { backendMemory, release, zeroPad, type WasmBackendLike } from './wasm-ops.js';
+
+/**
+ * A 3×3, stride-1, 'same' (pad 1) NHWC convolution by Winograd's minimal filtering F(2×2, 3×3)
+ * (Lavin & Gray): every 2×2 block of outputs is A^T [(G g G^T) ⊙ (B^T d B)] A, with d the 4×4 input
+ * patch under it and g the 3×3 filter, so the product over input channels takes 16 multiplies per
+ * 4 outputs where the direct form takes 36. The channel sums become 16 independent matrix products
+ * V[e]·U[e] ([tiles, Ci]·[Ci, Co]) on the SIMD GEMM, between two passes that are additions only:
+ * the input transform (V = B^T d B per tile and channel) and the output transform (A^T M A, plus
+ * the bias), both emitted as 128-bit SIMD WebAssembly over four channels at a time.
+ *
+ * Why, and where: XNNPACK runs these convolutions at 21–31 GFLOP/s on one x64 thread. Measured at
+ * batch 32, one thread, kernel alone: the 16 products alone take 0.4 (C = 16 at 32×32), 0.46
+ * (C = 32 at 16×16), 0.39 (C = 64 at 8×8), 0.45 (C = 32 at 32×32) and 0.43 (C = 64 at 16×16) of
+ * the direct convolution's time; with 16 input channels the products are too thin (K = 16) to run
+ * fast, so layers with fewer than `minChannels` input or output channels stay direct.
+ *
+ * Numerics: the transforms add and subtract (and halve, for G) exact float32 values, so the result
+ * differs from a direct convolution only in rounding, within a few units in the last place of the
+ * largest partial sums (the tests bound it against a float64 oracle).
+ */
+
+/** Fewest input and output channels a layer needs to run here (see the module comment). */
+export const minChannels = 32;
+
+/**
+ * Fewest 2×2 output tiles (batch · H/2 · W/2) a call needs: below, the fixed cost (the filter
+ * transform, four buffers) outweighs the saving. Measured with 64 → 64 channels at 8×8: 0.61×,
+ * 0.84× and 1.27× the direct convolution's speed at 16, 32 and 64 tiles, 1.62× at 128.
+ */
+export const minTiles = 64;
+
+/** The shape of one Winograd convolution: NHWC input [batch, height, width, inChannels]. */
+interface Shape {
+  readonly batch: number;
+  readonly height: number;
+  readonly width: number;
+  readonly inChannels: number;
+  readonly outChannels: number;
+}
+
+/** Whether `winogradConv3x3` takes x [B, H, W, Ci] with a [3, 3, Ci, Co] filter. */
+export function winogradApplies(xShape: readonly number[], filterShape: readonly number[]): boolean {
+  const [batch, height, width, inChannels] = xShape as [number, number, number, number];
+  const [kh, kw, ci, co] = filterShape as [number, number, number, number];
+  return (
+    xShape.length === 4 && filterShape.length === 4 && kh === 3 && kw === 3 && ci === inChannels &&
+    batch > 0 && height > 0 && width > 0 && height % 2 === 0 && width % 2 === 0 &&
+    inChannels % 4 === 0 && co % 4 === 0 && inChannels >= minChannels && co >= minChannels &&
+    (batch * height * width) / 4 >= minTiles
+  );
+}
+
+/** The two transform functions of one shape (byte addresses into the backend heap). */
+interface Transforms {
+  /** padded x [B, H+2, W+2, Ci] → V [16, tiles, Ci]. */
+  readonly input: (xp: number, v: number) => void;
+  /** M [16, tiles, Co] (+ bias [Co]) → y [B, H, W, Co]. */
+  readonly output: (m: number, y: number, bias: number) => void;
+  readonly outputNoBias: (m: number, y: number, bias: number) => void;
+}
+
+/** `for (counter = 0; counter < n; counter++) body()` for a constant n ≥ 1. */
+function repeat(w: FunctionWriter, counter: number, n: number, body: () => void): void {
+  w.i32(0).set(counter);
+  w.begin(Op.loop);
+  body();
+  w.get(counter).i32(1).op(Op.i32Add).tee(counter).i32(n).op(Op.i32LtU).branch(Op.brIf, 0);
+  w.op(Op.end);
+}
+
+/** `local += bytes`. */
+function advance(w: FunctionWriter, local: number, bytes: number): void {
+  w.get(local).i32(bytes).op(Op.i32Add).set(local);
+}
+
+const f32x4Sub = 0xe5;
+
+/** `target = a op b` on v128 locals. */
+function combine(w: FunctionWriter, target: number, a: number, b: number, op: number): void {
+  w.get(a).get(b).simd(op).set(target);
+}
+
+/** The input transform: for each tile and four channels, V[e] = (B^T d B)[e] for the 16 taps e. */
+function inputFunction(s: Shape): FunctionWriter {
+  const w = new FunctionWriter(2);
+  const [xp, v] = [0, 1];
+  const tilesY = s.height / 2;
+  const tilesX = s.width / 2;
+  const tiles = s.batch * tilesY * tilesX;
+  const pixel = 4 * s.inChannels;
+  const row = (s.width + 2) * pixel;
+  const tapStride = tiles * pixel;
+  const [b, ty, tx, c] = [w.local(I32), w.local(I32), w.local(I32), w.local(I32)];
+  const [rowBase, p, q, o, vt] = [w.local(I32), w.local(I32), w.local(I32), w.local(I32), w.local(I32)];
+  const a = [w.local(V128), w.local(V128), w.local(V128), w.local(V128)];
+  const t = Array.from({ length: 16 }, () => w.local(V128));
+  w.get(xp).set(rowBase);
+  w.get(v).set(vt);
+  repeat(w, b, s.batch, () => {
+    repeat(w, ty, tilesY, () => {
+      w.get(rowBase).set(p);
+      repeat(w, tx, tilesX, () => {
+        w.get(p).set(q);
+        w.get(vt).set(o);
+        repeat(w, c, s.inChannels / 4, () => {
+          // Columns first: t[i][j] = (B^T d)[i][j] from the patch's column j.
+          for (let j = 0; j < 4; j++) {
+            for (let i = 0; i < 4; i++) w.get(q).simdMemory(SimdOp.v128Load, i * row + j * pixel, 16).set(a[i]!);
+            combine(w, t[j]!, a[0]!, a[2]!, f32x4Sub);
+            combine(w, t[4 + j]!, a[1]!, a[2]!, SimdOp.f32x4Add);
+            combine(w, t[8 + j]!, a[2]!, a[1]!, f32x4Sub);
+            combine(w, t[12 + j]!, a[1]!, a[3]!, f32x4Sub);
+          }
+          // Then rows: V[i][j] = (t B)[i][j], stored at tap e = 4i + j.
+          for (let i = 0; i < 4; i++) {
+            const [r0, r1, r2, r3] = [t[4 * i]!, t[4 * i + 1]!, t[4 * i + 2]!, t[4 * i + 3]!];
+            const store = (j: number, x: number, y: number, op: number) => {
+              w.get(o).get(x).get(y).simd(op).simdMemory(SimdOp.v128Store, (4 * i + j) * tapStride, 16);
+            };
+            store(0, r0, r2, f32x4Sub);
+            store(1, r1, r2, SimdOp.f32x4Add);
+            store(2, r2, r1, f32x4Sub);
+            store(3, r1, r3, f32x4Sub);
+          }
+          advance(w, q, 16);
+          advance(w, o, 16);
+        });
+        advance(w, p, 2 * pixel);
+        advance(w, vt, pixel);
+      });
+      advance(w, rowBase, 2 * row);
+    });
+    // Past the image's last two (padding) rows to the next image.
+    advance(w, rowBase, 2 * row);
+  });
+  return w;
+}
+
+/** The output transform: for each tile and four channels, y = A^T M A (+ bias) for the 2×2 outputs. */
+function outputFunction(s: Shape, withBias: boolean): FunctionWriter {
+  const w = new FunctionWriter(3);
+  const [m, y, bias] = [0, 1, 2];
+  const tilesY = s.height / 2;
+  const tilesX = s.width / 2;
+  const tiles = s.batch * tilesY * tilesX;
+  const pixel = 4 * s.outChannels;
+  const row = s.width * pixel;
+  const tapStride = tiles * pixel;
+  const [b, ty, tx, c] = [w.local(I32), w.local(I32), w.local(I32), w.local(I32)];
+  const [rowBase, p, q, o, mt, bc] = [w.local(I32), w.local(I32), w.local(I32), w.local(I32), w.local(I32), w.local(I32)];
+  const a = [w.local(V128), w.local(V128), w.local(V128), w.local(V128)];
+  const sums = Array.from({ length: 8 }, () => w.local(V128));
+  const [value, biasVector] = [w.local(V128), w.local(V128)];
+  w.get(y).set(rowBase);
+  w.get(m).set(mt);
+  repeat(w, b, s.batch, () => {
+    repeat(w, ty, tilesY, () => {
+      w.get(rowBase).set(p);
+      repeat(w, tx, tilesX, () => {
+        w.get(p).set(q);
+        w.get(mt).set(o);
+        w.get(bias).set(bc);
+        repeat(w, c, s.outChannels / 4, () => {
+          // Columns: s[0][j] = m0j + m1j + m2j, s[1][j] = m1j − m2j − m3j.
+          for (let j = 0; j < 4; j++) {
+            for (let i = 0; i < 4; i++) w.get(o).simdMemory(SimdOp.v128Load, (4 * i + j) * tapStride, 16).set(a[i]!);
+            w.get(a[0]!).get(a[1]!).simd(SimdOp.f32x4Add).get(a[2]!).simd(SimdOp.f32x4Add).set(sums[j]!);
+            w.get(a[1]!).get(a[2]!).simd(f32x4Sub).get(a[3]!).simd(f32x4Sub).set(sums[4 + j]!);
+          }
+          if (withBias) w.get(bc).simdMemory(SimdOp.v128Load, 0, 16).set(biasVector);
+          // Rows: y[i][0] = s_i0 + s_i1 + s_i2, y[i][1] = s_i1 − s_i2 − s_i3.
+          for (let i = 0; i < 2; i++) {
+            const [s0, s1, s2, s3] = [sums[4 * i]!, sums[4 * i + 1]!, sums[4 * i + 2]!, sums[4 * i + 3]!];
+            for (let j = 0; j < 2; j++) {
+              w.get(q);
+              if (j === 0) w.get(s0).get(s1).simd(SimdOp.f32x4Add).get(s2).simd(SimdOp.f32x4Add);
+              else w.get(s1).get(s2).simd(f32x4Sub).get(s3).simd(f32x4Sub);
+              if (withBias) w.set(value).get(value).get(biasVector).simd(SimdOp.f32x4Add);
+              w.simdMemory(SimdOp.v128Store, i * row + j * pixel, 16);
+            }
+          }
+          advance(w, q, 16);
+          advance(w, o, 16);
+          advance(w, bc, 16);
+        });
+        advance(w, p, 2 * pixel);
+        advance(w, mt, pixel);
+      });
+      advance(w, rowBase, 2 * row);
+    });
+  });
+  return w;
+}
+
+/** Compiled transforms per heap and shape (a model has a handful of shapes; each compiles once). */
+const compiled = new WeakMap<WebAssembly.Memory, Map<string, Transforms | null>>();
+
+function transformsFor(memory: WebAssembly.Memory, s: Shape): Transforms | undefined {
+  let byShape = compiled.get(memory);
+  if (byShape === undefined) {
+    byShape = new Map();
+    compiled.set(memory, byShape);
+  }
+  const key = `${s.batch},${s.height},${s.width},${s.inChannels},${s.outChannels}`;
+  let found = byShape.get(key);
+  if (found === undefined) {
+    try {
+      const module = new WebAssembly.Module(
+        encodeModule(
+          [
+            { params: [I32, I32], body: inputFunction(s), exportName: 'input' },
+            { params: [I32, I32, I32], body: outputFunction(s, true), exportName: 'output' },
+            { params: [I32, I32, I32], body: outputFunction(s, false), exportName: 'outputNoBias' },
+          ],
+          1,
+        ),
+      );
+      found = new WebAssembly.Instance(module, { env: { memory } }).exports as unknown as Transforms;
+    } catch {
+      found = null;
+    }
+    byShape.set(key, found);
+  }
+  return found ?? undefined;
+}
+
+/**
+ * U[e] = (G g G^T)[e] for every (input, output) channel pair of a [3, 3, Ci, Co] filter, written as
+ * [16, Ci, Co] into `out`. G's rows are (1, 0, 0), (½, ½, ½), (½, −½, ½), (0, 0, 1).
+ */
+export function transformFilter(filter: Float32Array | Float64Array, inChannels: number, outChannels: number, out: Float32Array | Float64Array): void {
+  const pairs = inChannels * outChannels;
+  const h = new Float64Array(12);
+  for (let k = 0; k < pairs; k++) {
+    // (G g): 4 rows × 3 columns, from the filter's rows g0, g1, g2 at this channel pair.
+    for (let kx = 0; kx < 3; kx++) {
+      const g0 = filter[kx * pairs + k]!;
+      const g1 = filter[(3 + kx) * pairs + k]!;
+      const g2 = filter[(6 + kx) * pairs + k]!;
+      h[kx] = g0;
+      h[3 + kx] = (g0 + g1 + g2) / 2;
+      h[6 + kx] = (g0 - g1 + g2) / 2;
+      h[9 + kx] = g2;
+    }
+    for (let r = 0; r < 4; r++) {
+      const [h0, h1, h2] = [h[3 * r]!, h[3 * r + 1]!, h[3 * r + 2]!];
+      out[(4 * r) * pairs + k] = h0;
+      out[(4 * r + 1) * pairs + k] = (h0 + h1 + h2) / 2;
+      out[(4 * r + 2) * pairs + k] = (h0 - h1 + h2) / 2;
+      out[(4 * r + 3) * pairs + k] = h2;
+    }
+  }
+}
+
+/**
+ * y = conv2d(x, filter, stride 1, pad 1) (+ bias) for x [B, H, W, Ci] (H, W even) and filter
+ * [3, 3, Ci, Co] with Ci, Co multiples of 4 and at least `minChannels`, on the backend heap; a new
+ * [B, H, W, Co] tensor. Undefined where it does not apply (`winogradApplies`) or the SIMD modules
+ * cannot run on this heap, so the caller falls back to a direct convolution.
+ */
+export function winogradConv3x3(backend: WasmBackendLike, x: TensorInfo, filter: TensorInfo, bias?: TensorInfo): TensorInfo | undefined {
+  if (x.dtype !== 'float32' || filter.dtype !== 'float32' || (bias !== undefined && bias.dtype !== 'float32')) return undefined;
+  if (!winogradApplies(x.shape, filter.shape)) return undefined;
+  const [batch, height, width, inChannels] = x.shape as [number, number, number, number];
+  const outChannels = filter.shape[3]!;
+  if (bias !== undefined && (bias.shape.length !== 1 || bias.shape[0] !== outChannels)) return undefined;
+  const memory = backendMemory(backend);
+  if (memory === undefined || backend.typedArrayFromHeap(x).buffer !== memory.buffer) return undefined;
+  const gemm = batchedGemmFor(memory);
+  const transforms = transformsFor(memory, { batch, height, width, inChannels, outChannels });
+  if (gemm === undefined || transforms === undefined) return undefined;
+  const tiles = batch * (height / 2) * (width / 2);
+  const call = gemmCall(gemm, false, outChannels, inChannels);
+  const padded = zeroPad(backend, x, [[0, 0], [1, 1], [1, 1], [0, 0]]);
+  const v = backend.makeOutput([16, tiles, inChannels], 'float32');
+  const u = backend.makeOutput([16, inChannels, outChannels], 'float32');
+  const m = backend.makeOutput([16, tiles, outChannels], 'float32');
+  const scratch = call.scratchBytes > 0 ? backend.makeOutput([call.scratchBytes / 4], 'float32') : undefined;
+  const y = backend.makeOutput([batch, height, width, outChannels], 'float32');
+  let done = false;
+  try {
+    // Views and addresses are taken after every allocation: one may grow (and detach) the heap.
+    transformFilter(backend.typedArrayFromHeap(filter) as Float32Array, inChannels, outChannels, backend.typedArrayFromHeap(u) as Float32Array);
+    const address = (info: TensorInfo): number => backend.typedArrayFromHeap(info).byteOffset;
+    transforms.input(address(padded), address(v));
+    call.run(address(v), address(u), address(m), 16, 4 * tiles * inChannels, 4 * inChannels * outChannels, tiles, outChannels, inChannels, call.kBlock, call.nBlock, scratch === undefined ? 0 : address(scratch));
+    if (bias !== undefined) transforms.output(address(m), address(y), address(bias));
+    else transforms.outputNoBias(address(m), address(y), 0);
+    done = true;
+  } finally {
+    release(backend, padded, v, u, m);
+    if (scratch !== undefined) release(backend, scratch);
+    if (!done) release(backend, y);
+  }
+  return y;
+}
+
+/**
+ * The Winograd path for a Conv2D / FusedConv2D call, where its attributes make it a 3×3, stride-1,
+ * undilated NHWC convolution padded by 1 on every side (tfjs's 'same' for 3×3) with no activation;
+ * undefined otherwise (and wherever `winogradConv3x3` does not apply), for wasm's own kernel.
+ */
+export function winogradConvolution(
+  backend: WasmBackendLike,
+  inputs: { x: TensorInfo; filter: TensorInfo; bias?: TensorInfo; preluActivationWeights?: TensorInfo },
+  attrs: Conv2DAttrs & Partial<Pick<FusedConv2DAttrs, 'activation'>>,
+): TensorInfo | undefined {
+  const { x, filter, bias, preluActivationWeights } = inputs;
+  if (preluActivationWeights !== undefined || (attrs.activation !== undefined && attrs.activation !== 'linear')) return undefined;
+  if (attrs.dataFormat !== undefined && attrs.dataFormat !== 'NHWC') return undefined;
+  if (x.shape.length !== 4 || filter.shape.length !== 4) return undefined;
+  const info = tf.backend_util.computeConv2DInfo(
+    x.shape as [number, number, number, number],
+    filter.shape as [number, number, number, number],
+    attrs.strides,
+    attrs.dilations ?? 1,
+    attrs.pad,
+    attrs.dimRoundingMode,
+  );
+  const { top, bottom, left, right } = info.padInfo;
+  const plain = info.strideHeight === 1 && info.strideWidth === 1 && info.dilationHeight === 1 && info.dilationWidth === 1;
+  if (!plain || top !== 1 || bottom !== 1 || left !== 1 || right !== 1 || info.outHeight !== info.inHeight || info.outWidth !== info.inWidth) return undefined;
+  return winogradConv3x3(backend, x, filter, bias);
+}

@@ -1,0 +1,159 @@
+import { afterAll, beforeAll, describe, expect, it } from 'vitest';
+import * as tf from '@tensorflow/tfjs-core';
+import { ensureGradients, registerTrainingKernels, unregisterTrainingKernels, useBackend } from '@gq/runtime';
+import { trainingKernelStatus } from '@gq/runtime/internal';
+import { transformFilter, winogradApplies } from '../src/kernels/winograd.js';
+import { normals, on, relativeError } from './helpers/numeric.js';
+
+/**
+ * Float64 oracle of y = conv2d(x, w, stride 1, pad 1) + bias (cross-correlation, NHWC, filter
+ * [3, 3, Ci, Co]), as tfjs and PyTorch define it.
+ */
+function convOracle(x: Float32Array, w: Float32Array, bias: Float32Array | undefined, [batch, height, width, ci]: number[], co: number): Float64Array {
+  const y = new Float64Array(batch * height * width * co);
+  for (let b = 0; b < batch; b++) {
+    for (let i = 0; i < height; i++) {
+      for (let j = 0; j < width; j++) {
+        const out = ((b * height + i) * width + j) * co;
+        for (let o = 0; o < co; o++) y[out + o] = bias?.[o] ?? 0;
+        for (let ky = 0; ky < 3; ky++) {
+          const yy = i + ky - 1;
+          if (yy < 0 || yy >= height) continue;
+          for (let kx = 0; kx < 3; kx++) {
+            const xx = j + kx - 1;
+            if (xx < 0 || xx >= width) continue;
+            for (let c = 0; c < ci; c++) {
+              const v = x[((b * height + yy) * width + xx) * ci + c]!;
+              const tap = ((ky * 3 + kx) * ci + c) * co;
+              for (let o = 0; o < co; o++) y[out + o]! += v * w[tap + o]!;
+            }
+          }
+        }
+      }
+    }
+  }
+  return y;
+}
+
+/*
+ * Tolerance: each output sums 9·Ci float32 products of N(0, 1) values (|y| up to ~100 here). The
+ * transforms only add, subtract and halve, so the error is float32 rounding of sums of that size,
+ * ≲ 1e-6 of the largest |y| (measured ≤ 2e-6); a wrong tap, tile edge or channel gives errors of
+ * order 1e-2 or more of it.
+ */
+const tolerance = 1e-5;
+
+const fastCalls = (name: 'FusedConv2D' | 'Conv2D' | 'Conv2DBackpropInput'): number => trainingKernelStatus()[name].fastCalls;
+
+beforeAll(async () => {
+  await useBackend('cpu');
+  await useBackend('wasm');
+  await ensureGradients();
+  registerTrainingKernels();
+});
+afterAll(() => {
+  unregisterTrainingKernels();
+});
+
+describe('Winograd F(2×2, 3×3) convolution on wasm', () => {
+  const cases = [
+    { shape: [4, 8, 8, 32], co: 36 },
+    { shape: [2, 16, 12, 40], co: 32 },
+    { shape: [1, 32, 32, 32], co: 64 },
+  ];
+  for (const { shape, co } of cases) {
+    it(`fused conv2d + bias, x [${shape.join(',')}] → ${co} channels, matches a float64 oracle`, async () => {
+      expect(winogradApplies(shape, [3, 3, shape[3]!, co])).toBe(true);
+      const x = normals(1, shape.reduce((a, b) => a * b, 1));
+      const w = normals(2, 9 * shape[3]! * co);
+      const bias = normals(3, co);
+      const before = fastCalls('FusedConv2D');
+      const [y] = await on('wasm', () =>
+        tf.fused.conv2d({ x: tf.tensor4d(x, shape as [number, number, number, number]), filter: tf.tensor4d(w, [3, 3, shape[3]!, co]), strides: 1, pad: 'same', bias: tf.tensor1d(bias) }),
+      );
+      expect(fastCalls('FusedConv2D')).toBe(before + 1);
+      expect(relativeError(y!, convOracle(x, w, bias, shape, co))).toBeLessThan(tolerance);
+    });
+  }
+
+  it('conv2d without a bias, and the input gradient (the flipped filter\'s convolution), match float64 oracles', async () => {
+    const shape = [4, 8, 8, 32];
+    const co = 32;
+    const x = normals(4, 4 * 8 * 8 * 32);
+    const w = normals(5, 9 * 32 * co);
+    const dy = normals(6, 4 * 8 * 8 * co);
+    const forward = fastCalls('Conv2D');
+    const [y, dx] = await on('wasm', () => {
+      const xt = tf.tensor4d(x, shape as [number, number, number, number]);
+      const wt = tf.tensor4d(w, [3, 3, 32, co]);
+      const dyt = tf.tensor4d(dy, [4, 8, 8, co]);
+      const grad = tf.grad((input: tf.Tensor) => tf.sum(tf.mul(tf.conv2d(input as tf.Tensor4D, wt, 1, 'same'), dyt)));
+      return [tf.conv2d(xt, wt, 1, 'same'), grad(xt)];
+    });
+    // The forward call, the forward inside tf.grad, and the input gradient's convolution.
+    expect(fastCalls('Conv2D')).toBe(forward + 3);
+    expect(relativeError(y!, convOracle(x, w, undefined, shape, co))).toBeLessThan(tolerance);
+    // dx = conv(dy, w rotated by 180° with in/out swapped), pad 1.
+    const flipped = new Float32Array(w.length);
+    for (let ky = 0; ky < 3; ky++) {
+      for (let kx = 0; kx < 3; kx++) {
+        for (let c = 0; c < 32; c++) for (let o = 0; o < co; o++) flipped[((ky * 3 + kx) * co + o) * 32 + c] = w[(((2 - ky) * 3 + (2 - kx)) * 32 + c) * co + o]!;
+      }
+    }
+    expect(relativeError(dx!, convOracle(dy, flipped, undefined, [4, 8, 8, co], 32))).toBeLessThan(tolerance);
+  });
+
+  it('leaves other convolutions to wasm\'s kernel, which still gives the same results', async () => {
+    // Too few channels, odd size, stride 2, too few tiles, an activation: each runs direct.
+    const others = [
+      { shape: [4, 8, 8, 16], co: 32, strides: 1, activation: 'linear' },
+      { shape: [4, 9, 8, 32], co: 32, strides: 1, activation: 'linear' },
+      { shape: [4, 8, 8, 32], co: 32, strides: 2, activation: 'linear' },
+      { shape: [1, 8, 8, 32], co: 32, strides: 1, activation: 'linear' },
+      { shape: [4, 8, 8, 32], co: 32, strides: 1, activation: 'relu' },
+    ] as const;
+    for (const { shape, co, strides, activation } of others) {
+      const x = normals(7, shape.reduce((a: number, b: number) => a * b, 1));
+      const w = normals(8, 9 * shape[3] * co);
+      const before = trainingKernelStatus().FusedConv2D;
+      const run = () => tf.fused.conv2d({ x: tf.tensor4d(x, [...shape]), filter: tf.tensor4d(w, [3, 3, shape[3], co]), strides, pad: 'same', activation });
+      const [wasm] = await on('wasm', run);
+      const [cpu] = await on('cpu', run);
+      await tf.setBackend('wasm');
+      const after = trainingKernelStatus().FusedConv2D;
+      expect([after.fastCalls - before.fastCalls, after.fallbackCalls - before.fallbackCalls], JSON.stringify(shape)).toEqual([0, 1]);
+      expect(relativeError(wasm!, cpu!)).toBeLessThan(tolerance);
+    }
+  });
+
+  it('leaves no tensors or wasm buffers behind, forward and backward', async () => {
+    await tf.setBackend('wasm');
+    const backend = tf.backend() as unknown as { numDataIds(): number };
+    const x = tf.tensor4d(normals(9, 4 * 8 * 8 * 32), [4, 8, 8, 32]);
+    const w = tf.tensor4d(normals(10, 9 * 32 * 32), [3, 3, 32, 32]);
+    const bias = tf.tensor1d(normals(11, 32));
+    const tensors = tf.memory().numTensors;
+    const buffers = backend.numDataIds();
+    const before = fastCalls('FusedConv2D');
+    for (let i = 0; i < 2; i++) {
+      const grads = tf.grads((a: tf.Tensor, b: tf.Tensor) => tf.sum(tf.fused.conv2d({ x: a as tf.Tensor4D, filter: b as tf.Tensor4D, strides: 1, pad: 'same', bias })))([x, w]);
+      for (const g of grads) await g.data();
+      tf.dispose(grads);
+    }
+    expect(fastCalls('FusedConv2D')).toBe(before + 2);
+    expect(tf.memory().numTensors).toBe(tensors);
+    expect(backend.numDataIds()).toBe(buffers);
+    tf.dispose([x, w, bias]);
+  });
+
+  it('transforms a filter as G g Gᵀ: a centre tap gives the outer product of G\'s middle column', () => {
+    // g = δ at (1, 1): G g Gᵀ = c cᵀ with c = G's column 1 = (0, ½, −½, 0).
+    const g = new Float64Array(9);
+    g[4] = 1;
+    const u = new Float64Array(16);
+    transformFilter(g, 1, 1, u);
+    const c = [0, 0.5, -0.5, 0];
+    // (+ 0 turns −0 into 0: the law is about values.)
+    expect(Array.from(u, (v) => v + 0)).toEqual(c.flatMap((a) => c.map((b) => a * b + 0)));
+  });
+});
