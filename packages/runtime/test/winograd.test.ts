@@ -2,7 +2,8 @@ import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import * as tf from '@tensorflow/tfjs-core';
 import { ensureGradients, registerTrainingKernels, unregisterTrainingKernels, useBackend } from '@gq/runtime';
 import { trainingKernelStatus } from '@gq/runtime/internal';
-import { transformFilter, winogradApplies } from '../src/kernels/winograd.js';
+import { transformFilter, winogradApplies, winogradFilterGradient } from '../src/kernels/winograd.js';
+import type { WasmBackendLike } from '../src/kernels/wasm-ops.js';
 import { normals, on, relativeError } from './helpers/numeric.js';
 
 /**
@@ -103,6 +104,46 @@ describe('Winograd F(2×2, 3×3) convolution on wasm', () => {
     expect(relativeError(dx!, convOracle(dy, flipped, undefined, [4, 8, 8, co], 32))).toBeLessThan(tolerance);
   });
 
+  for (const [batch, height, width, ci, co] of [[4, 8, 8, 32, 36], [2, 16, 12, 40, 32]]) {
+    it(`the weight gradient, x [${batch},${height},${width},${ci}] → ${co} channels, matches a float64 oracle`, async () => {
+      const x = normals(12, batch * height * width * ci);
+      const w = normals(13, 9 * ci * co);
+      const dy = normals(14, batch * height * width * co);
+      const [dw, direct] = await on('wasm', () => {
+        const xt = tf.tensor4d(x, [batch, height, width, ci]);
+        const dyt = tf.tensor4d(dy, [batch, height, width, co]);
+        // Through tf.grad (the registered Conv2DBackpropFilter), and the Winograd function itself.
+        const viaGrad = tf.grad((filter: tf.Tensor) => tf.sum(tf.mul(tf.conv2d(xt, filter as tf.Tensor4D, 1, 'same'), dyt)))(tf.tensor4d(w, [3, 3, ci, co]));
+        const info = winogradFilterGradient(tf.backend() as unknown as WasmBackendLike, xt, dyt)!;
+        return [viaGrad, tf.engine().makeTensorFromTensorInfo(info)];
+      });
+      expect(Array.from(dw!)).toEqual(Array.from(direct!));
+      // dW[ky, kx, c, o] = Σ over images and positions of x[b, i + ky − 1, j + kx − 1, c] · dy[b, i, j, o].
+      const oracle = new Float64Array(9 * ci * co);
+      for (let b = 0; b < batch; b++) {
+        for (let i = 0; i < height; i++) {
+          for (let j = 0; j < width; j++) {
+            const g = ((b * height + i) * width + j) * co;
+            for (let ky = 0; ky < 3; ky++) {
+              const yy = i + ky - 1;
+              if (yy < 0 || yy >= height) continue;
+              for (let kx = 0; kx < 3; kx++) {
+                const xx = j + kx - 1;
+                if (xx < 0 || xx >= width) continue;
+                for (let c = 0; c < ci; c++) {
+                  const v = x[((b * height + yy) * width + xx) * ci + c]!;
+                  const tap = ((ky * 3 + kx) * ci + c) * co;
+                  for (let o = 0; o < co; o++) oracle[tap + o]! += v * dy[g + o]!;
+                }
+              }
+            }
+          }
+        }
+      }
+      expect(relativeError(dw!, oracle)).toBeLessThan(tolerance);
+    });
+  }
+
   it('leaves other convolutions to wasm\'s kernel, which still gives the same results', async () => {
     // Too few channels, odd size, stride 2, too few tiles, an activation: each runs direct.
     const others = [
@@ -141,6 +182,7 @@ describe('Winograd F(2×2, 3×3) convolution on wasm', () => {
       tf.dispose(grads);
     }
     expect(fastCalls('FusedConv2D')).toBe(before + 2);
+    expect(trainingKernelStatus().Conv2DBackpropFilter.fastCalls).toBeGreaterThanOrEqual(2);
     expect(tf.memory().numTensors).toBe(tensors);
     expect(backend.numDataIds()).toBe(buffers);
     tf.dispose([x, w, bias]);

@@ -90,8 +90,9 @@ export interface RegisterTrainingKernelsOptions {
   readonly fused?: boolean;
   /**
    * Run 3×3 'same' convolutions with enough channels and positions by Winograd's F(2×2, 3×3)
-   * (`winogradKernelNames`; default true, and only with the layer kernels). `false` keeps every
-   * convolution on wasm's own direct kernel: the same results within float32 rounding, slower.
+   * (`winogradKernelNames`, and with them the input gradient), and their weight gradients by
+   * F(3×3, 2×2) (default true, and only with the layer kernels). `false` keeps every convolution
+   * and weight gradient direct: the same results within float32 rounding, slower.
    */
   readonly winograd?: boolean;
 }
@@ -110,6 +111,8 @@ export interface TrainingKernelState {
 export type TrainingKernelStatus = Readonly<Record<TrainingKernelName, TrainingKernelState>>;
 
 const backendName = 'wasm';
+/** Whether the weight gradient of a 3×3 'same' convolution runs by Winograd (set by `registerTrainingKernels`). */
+let winogradGradients = true;
 const originals = new Map<TrainingKernelName, KernelConfig>();
 const counters = new Map<TrainingKernelName, { fast: number; fallback: number }>();
 const configs = new Map<TrainingKernelName, KernelConfig>();
@@ -199,7 +202,7 @@ type NormGradInputs = NormInputs & { dy: TensorInfo; mean: TensorInfo; rstd: Ten
 
 const kernelFuncs: Record<TrainingKernelName, (args: Args) => TensorInfo | TensorInfo[]> = {
   Conv2DBackpropFilter: counted('Conv2DBackpropFilter', (backend, { x, dy }: { x: TensorInfo; dy: TensorInfo }, attrs: Conv2DBackpropFilterAttrs) =>
-    conv2dBackpropFilter(backend, x, dy, attrs),
+    conv2dBackpropFilter(backend, x, dy, attrs, winogradGradients),
   ),
   Conv2DBackpropInput(args) {
     const backend = args.backend as WasmBackendLike;
@@ -334,6 +337,7 @@ export function registerTrainingKernels(options: RegisterTrainingKernelsOptions 
     );
   }
   const skipped: readonly TrainingKernelName[] = options.fused === false ? layerKernelNames : options.winograd === false ? winogradKernelNames : [];
+  winogradGradients = options.fused !== false && options.winograd !== false;
   unregister(skipped);
   for (const name of trainingKernelNames) {
     if (isOurs(name) || skipped.includes(name)) continue;

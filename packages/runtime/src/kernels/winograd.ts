@@ -62,6 +62,8 @@ interface Transforms {
   /** M [16, tiles, Co] (+ bias [Co]) → y [B, H, W, Co]. */
   readonly output: (m: number, y: number, bias: number) => void;
   readonly outputNoBias: (m: number, y: number, bias: number) => void;
+  /** dy [B, H, W, Co] → Ũ [16, tiles, Co] (the filter gradient's transform of each 2×2 block). */
+  readonly gradient: (dy: number, u: number) => void;
 }
 
 /** `for (counter = 0; counter < n; counter++) body()` for a constant n ≥ 1. */
@@ -197,6 +199,65 @@ function outputFunction(s: Shape, withBias: boolean): FunctionWriter {
   return w;
 }
 
+const f32x4Neg = 0xe1;
+
+/**
+ * The filter gradient's transform of dy: for each tile (a 2×2 block q of dy) and four channels,
+ * Ũ[e] = (A q Aᵀ)[e] with A = F(2×2, 3×3)'s output matrix transposed, rows (1, 0), (1, 1),
+ * (1, −1), (0, −1): column by column r = (q0, q0 + q1, q0 − q1, −q1), then the same along rows.
+ */
+function gradientFunction(s: Shape): FunctionWriter {
+  const w = new FunctionWriter(2);
+  const [dy, u] = [0, 1];
+  const tilesY = s.height / 2;
+  const tilesX = s.width / 2;
+  const tiles = s.batch * tilesY * tilesX;
+  const pixel = 4 * s.outChannels;
+  const row = s.width * pixel;
+  const tapStride = tiles * pixel;
+  const [b, ty, tx, c] = [w.local(I32), w.local(I32), w.local(I32), w.local(I32)];
+  const [rowBase, p, q, o, ut] = [w.local(I32), w.local(I32), w.local(I32), w.local(I32), w.local(I32)];
+  const [top, bottom] = [w.local(V128), w.local(V128)];
+  const r = Array.from({ length: 8 }, () => w.local(V128));
+  w.get(dy).set(rowBase);
+  w.get(u).set(ut);
+  repeat(w, b, s.batch, () => {
+    repeat(w, ty, tilesY, () => {
+      w.get(rowBase).set(p);
+      repeat(w, tx, tilesX, () => {
+        w.get(p).set(q);
+        w.get(ut).set(o);
+        repeat(w, c, s.outChannels / 4, () => {
+          // Columns: r[i][j] for rows i of A q, j the block's column (r holds rows 0–3 × columns 0–1).
+          for (let j = 0; j < 2; j++) {
+            w.get(q).simdMemory(SimdOp.v128Load, j * pixel, 16).set(top);
+            w.get(q).simdMemory(SimdOp.v128Load, row + j * pixel, 16).set(bottom);
+            w.get(top).set(r[j]!);
+            combine(w, r[2 + j]!, top, bottom, SimdOp.f32x4Add);
+            combine(w, r[4 + j]!, top, bottom, f32x4Sub);
+            w.get(bottom).simd(f32x4Neg).set(r[6 + j]!);
+          }
+          // Rows: Ũ[i][·] = (r_i0, r_i0 + r_i1, r_i0 − r_i1, −r_i1), stored at tap e = 4i + column.
+          for (let i = 0; i < 4; i++) {
+            const [r0, r1] = [r[2 * i]!, r[2 * i + 1]!];
+            const at = (k: number) => (4 * i + k) * tapStride;
+            w.get(o).get(r0).simdMemory(SimdOp.v128Store, at(0), 16);
+            w.get(o).get(r0).get(r1).simd(SimdOp.f32x4Add).simdMemory(SimdOp.v128Store, at(1), 16);
+            w.get(o).get(r0).get(r1).simd(f32x4Sub).simdMemory(SimdOp.v128Store, at(2), 16);
+            w.get(o).get(r1).simd(f32x4Neg).simdMemory(SimdOp.v128Store, at(3), 16);
+          }
+          advance(w, q, 16);
+          advance(w, o, 16);
+        });
+        advance(w, p, 2 * pixel);
+        advance(w, ut, pixel);
+      });
+      advance(w, rowBase, 2 * row);
+    });
+  });
+  return w;
+}
+
 /** Compiled transforms per heap and shape (a model has a handful of shapes; each compiles once). */
 const compiled = new WeakMap<WebAssembly.Memory, Map<string, Transforms | null>>();
 
@@ -216,6 +277,7 @@ function transformsFor(memory: WebAssembly.Memory, s: Shape): Transforms | undef
             { params: [I32, I32], body: inputFunction(s), exportName: 'input' },
             { params: [I32, I32, I32], body: outputFunction(s, true), exportName: 'output' },
             { params: [I32, I32, I32], body: outputFunction(s, false), exportName: 'outputNoBias' },
+            { params: [I32, I32], body: gradientFunction(s), exportName: 'gradient' },
           ],
           1,
         ),
@@ -326,4 +388,71 @@ export function winogradConvolution(
   const plain = info.strideHeight === 1 && info.strideWidth === 1 && info.dilationHeight === 1 && info.dilationWidth === 1;
   if (!plain || top !== 1 || bottom !== 1 || left !== 1 || right !== 1 || info.outHeight !== info.inHeight || info.outWidth !== info.inWidth) return undefined;
   return winogradConv3x3(backend, x, filter, bias);
+}
+
+/**
+ * dW[ky, kx] = (Gᵀ W̃ G)[ky, kx] for every channel pair of W̃ [16, Ci, Co], written as [3, 3, Ci, Co]
+ * into `out`: Gᵀ's rows are (1, ½, ½, 0), (0, ½, −½, 0), (0, ½, ½, 1) (F(3×3, 2×2), the transpose of
+ * F(2×2, 3×3), whose filter matrix G becomes the output matrix).
+ */
+export function untransformFilterGradient(w: Float32Array | Float64Array, inChannels: number, outChannels: number, out: Float32Array | Float64Array): void {
+  const pairs = inChannels * outChannels;
+  const h = new Float64Array(12);
+  for (let k = 0; k < pairs; k++) {
+    // (Gᵀ W̃): 3 rows × 4 columns.
+    for (let col = 0; col < 4; col++) {
+      const [w0, w1, w2, w3] = [w[col * pairs + k]!, w[(4 + col) * pairs + k]!, w[(8 + col) * pairs + k]!, w[(12 + col) * pairs + k]!];
+      h[col] = w0 + (w1 + w2) / 2;
+      h[4 + col] = (w1 - w2) / 2;
+      h[8 + col] = (w1 + w2) / 2 + w3;
+    }
+    for (let ky = 0; ky < 3; ky++) {
+      const [h0, h1, h2, h3] = [h[4 * ky]!, h[4 * ky + 1]!, h[4 * ky + 2]!, h[4 * ky + 3]!];
+      out[(3 * ky) * pairs + k] = h0 + (h1 + h2) / 2;
+      out[(3 * ky + 1) * pairs + k] = (h1 - h2) / 2;
+      out[(3 * ky + 2) * pairs + k] = (h1 + h2) / 2 + h3;
+    }
+  }
+}
+
+/**
+ * The weight gradient dW [3, 3, Ci, Co] of y = conv2d(x, W, stride 1, pad 1) given dy [B, H, W, Co],
+ * by F(3×3, 2×2) over the same tiles as the forward: per tap e, W̃[e] = V[e]ᵀ·Ũ[e] with V the
+ * forward's input transform of x and Ũ the transform of dy's 2×2 blocks (one product over all
+ * tiles, K = tiles, on the SIMD GEMM with A read transposed), then dW = Gᵀ W̃ G per channel pair.
+ * Undefined where it does not apply, as `winogradConv3x3`.
+ */
+export function winogradFilterGradient(backend: WasmBackendLike, x: TensorInfo, dy: TensorInfo): TensorInfo | undefined {
+  if (x.dtype !== 'float32' || dy.dtype !== 'float32' || dy.shape.length !== 4) return undefined;
+  const [batch, height, width, inChannels] = x.shape as [number, number, number, number];
+  const outChannels = dy.shape[3]!;
+  if (dy.shape[0] !== batch || dy.shape[1] !== height || dy.shape[2] !== width) return undefined;
+  if (!winogradApplies(x.shape, [3, 3, inChannels, outChannels])) return undefined;
+  const memory = backendMemory(backend);
+  if (memory === undefined || backend.typedArrayFromHeap(x).buffer !== memory.buffer) return undefined;
+  const gemm = batchedGemmFor(memory);
+  const transforms = transformsFor(memory, { batch, height, width, inChannels, outChannels });
+  if (gemm === undefined || transforms === undefined) return undefined;
+  const tiles = batch * (height / 2) * (width / 2);
+  const call = gemmCall(gemm, true, outChannels, tiles);
+  const padded = zeroPad(backend, x, [[0, 0], [1, 1], [1, 1], [0, 0]]);
+  const v = backend.makeOutput([16, tiles, inChannels], 'float32');
+  const u = backend.makeOutput([16, tiles, outChannels], 'float32');
+  const product = backend.makeOutput([16, inChannels, outChannels], 'float32');
+  const scratch = call.scratchBytes > 0 ? backend.makeOutput([call.scratchBytes / 4], 'float32') : undefined;
+  const dw = backend.makeOutput([3, 3, inChannels, outChannels], 'float32');
+  let done = false;
+  try {
+    const address = (info: TensorInfo): number => backend.typedArrayFromHeap(info).byteOffset;
+    transforms.input(address(padded), address(v));
+    transforms.gradient(address(dy), address(u));
+    call.run(address(v), address(u), address(product), 16, 4 * tiles * inChannels, 4 * tiles * outChannels, inChannels, outChannels, tiles, call.kBlock, call.nBlock, scratch === undefined ? 0 : address(scratch));
+    untransformFilterGradient(backend.typedArrayFromHeap(product) as Float32Array, inChannels, outChannels, backend.typedArrayFromHeap(dw) as Float32Array);
+    done = true;
+  } finally {
+    release(backend, padded, v, u, product);
+    if (scratch !== undefined) release(backend, scratch);
+    if (!done) release(backend, dw);
+  }
+  return dw;
 }
