@@ -107,6 +107,12 @@ describe('claim 2 (rd): codebook usage', () => {
     const short = claim2([concentrated([6.9, 7.0, 7.1]), cell('vq', 0, 0, 0.05)]);
     expect(short.reading).toContain('averaged 7.00 ± 0.10 bits per token, more than half a bit below log2 K = 8');
   });
+  it('reads a VQ usage far below GQ\'s but from one seed as not yet told apart, not as a filled codebook', () => {
+    const one = (method: RdCell['method'], usage: number): RdCell => ({ ...cell(method, 0, 0, usage), usage: summarize([usage]) });
+    const check = claim2([one('gq', 0.69), one('vq', 0.055)]);
+    expect(check.reading).toContain('unet K=256: the learned VQ uses 5.5% of its codebook against GQ\'s 69.0%, a gap not yet told apart over 1 seed(s) (within noise).');
+    expect(check.reading).not.toContain('filled either way');
+  });
   it('is inconclusive when VQ is level with GQ within noise', () => {
     const gq = cell('gq', 0, 0, 0.99);
     expect(claim2([gq, { ...cell('vq', 0, 0, 0.99), usage: summarize(seeds3(0.99, 0.01)) }]).verdict).toBe('inconclusive');

@@ -176,7 +176,11 @@ export function claim2(cells: readonly RdCell[]): ClaimCheck {
     else if (share >= 0.95 && vsVq === 'less') holds++;
     if (share < 0.95) readings.push(usageReading(g));
     if (v !== undefined && vsVq !== 'less') {
-      readings.push(`${g.arch} K=${g.codebookSize}: the learned VQ uses ${(v.usage.mean * 100).toFixed(1)}% of its codebook too (${vsVq}); with ${g.tokens} tokens per ${g.codebookSize} codewords a small codebook is filled either way.`);
+      readings.push(
+        v.usage.mean >= 0.8 * reachable
+          ? `${g.arch} K=${g.codebookSize}: the learned VQ uses ${(v.usage.mean * 100).toFixed(1)}% of its codebook too (${vsVq}); with ${g.tokens} tokens per ${g.codebookSize} codewords a small codebook is filled either way.`
+          : `${g.arch} K=${g.codebookSize}: the learned VQ uses ${(v.usage.mean * 100).toFixed(1)}% of its codebook against GQ's ${(g.usage.mean * 100).toFixed(1)}%, a gap not yet told apart over ${Math.min(v.usage.n, g.usage.n)} seed(s) (${vsVq}).`,
+      );
     }
     return (
       `${g.arch} K=${g.codebookSize} (${g.tokens} tokens): GQ ${formatSummary({ ...g.usage, mean: g.usage.mean * 100, sd: g.usage.sd * 100 }, 1)}% ` +
