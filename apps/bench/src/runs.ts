@@ -77,10 +77,12 @@ function checkpointStep(ctx: BenchContext, id: string): number | undefined {
  * `config.steps` is never used, since a run cannot be taken back to fewer steps.
  */
 export function sourceRun(ctx: BenchContext, config: TrainConfig, id: string): string {
+  const twin = id === speedRunId(config) ? runId(config) : id === runId(config) ? speedRunId(config) : undefined;
+  // Checkpoints are read only where a twin folder exists at all.
+  if (twin === undefined || !existsSync(runDir(ctx, twin))) return id;
   const own = checkpointStep(ctx, id);
   if (own !== undefined && own >= config.steps) return id;
-  const twin = id === speedRunId(config) ? runId(config) : id === runId(config) ? speedRunId(config) : undefined;
-  return twin !== undefined && checkpointStep(ctx, twin) === config.steps ? twin : id;
+  return checkpointStep(ctx, twin) === config.steps ? twin : id;
 }
 
 export interface TrainingRecord {

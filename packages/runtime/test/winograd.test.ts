@@ -7,32 +7,41 @@ import type { WasmBackendLike } from '../src/kernels/wasm-ops.js';
 import { normals, on, relativeError } from './helpers/numeric.js';
 
 /**
- * Float64 oracle of y = conv2d(x, w, stride 1, pad 1) + bias (cross-correlation, NHWC, filter
- * [3, 3, Ci, Co]), as tfjs and PyTorch define it.
+ * Every product of a 3×3, stride-1, pad-1 NHWC convolution: `add(out, input, tap)` once per output
+ * position and filter tap that reads inside the image, with out = (b, i, j)'s position index,
+ * input = the read position's index and tap = ky·3 + kx.
  */
-function convOracle(x: Float32Array, w: Float32Array, bias: Float32Array | undefined, [batch, height, width, ci]: number[], co: number): Float64Array {
-  const y = new Float64Array(batch * height * width * co);
+function eachProduct([batch, height, width]: readonly number[], add: (out: number, input: number, tap: number) => void): void {
   for (let b = 0; b < batch; b++) {
     for (let i = 0; i < height; i++) {
       for (let j = 0; j < width; j++) {
-        const out = ((b * height + i) * width + j) * co;
-        for (let o = 0; o < co; o++) y[out + o] = bias?.[o] ?? 0;
         for (let ky = 0; ky < 3; ky++) {
           const yy = i + ky - 1;
           if (yy < 0 || yy >= height) continue;
           for (let kx = 0; kx < 3; kx++) {
             const xx = j + kx - 1;
-            if (xx < 0 || xx >= width) continue;
-            for (let c = 0; c < ci; c++) {
-              const v = x[((b * height + yy) * width + xx) * ci + c]!;
-              const tap = ((ky * 3 + kx) * ci + c) * co;
-              for (let o = 0; o < co; o++) y[out + o]! += v * w[tap + o]!;
-            }
+            if (xx >= 0 && xx < width) add((b * height + i) * width + j, (b * height + yy) * width + xx, ky * 3 + kx);
           }
         }
       }
     }
   }
+}
+
+/**
+ * Float64 oracle of y = conv2d(x, w, stride 1, pad 1) + bias (cross-correlation, NHWC, filter
+ * [3, 3, Ci, Co]), as tfjs and PyTorch define it.
+ */
+function convOracle(x: Float32Array, w: Float32Array, bias: Float32Array | undefined, shape: number[], co: number): Float64Array {
+  const ci = shape[3]!;
+  const y = new Float64Array((x.length / ci) * co);
+  if (bias !== undefined) for (let k = 0; k < y.length; k++) y[k] = bias[k % co]!;
+  eachProduct(shape, (out, input, tap) => {
+    for (let c = 0; c < ci; c++) {
+      const v = x[input * ci + c]!;
+      for (let o = 0; o < co; o++) y[out * co + o]! += v * w[(tap * ci + c) * co + o]!;
+    }
+  });
   return y;
 }
 
@@ -121,26 +130,12 @@ describe('Winograd F(2×2, 3×3) convolution on wasm', () => {
       expect(Array.from(dw!)).toEqual(Array.from(direct!));
       // dW[ky, kx, c, o] = Σ over images and positions of x[b, i + ky − 1, j + kx − 1, c] · dy[b, i, j, o].
       const oracle = new Float64Array(9 * ci * co);
-      for (let b = 0; b < batch; b++) {
-        for (let i = 0; i < height; i++) {
-          for (let j = 0; j < width; j++) {
-            const g = ((b * height + i) * width + j) * co;
-            for (let ky = 0; ky < 3; ky++) {
-              const yy = i + ky - 1;
-              if (yy < 0 || yy >= height) continue;
-              for (let kx = 0; kx < 3; kx++) {
-                const xx = j + kx - 1;
-                if (xx < 0 || xx >= width) continue;
-                for (let c = 0; c < ci; c++) {
-                  const v = x[((b * height + yy) * width + xx) * ci + c]!;
-                  const tap = ((ky * 3 + kx) * ci + c) * co;
-                  for (let o = 0; o < co; o++) oracle[tap + o]! += v * dy[g + o]!;
-                }
-              }
-            }
-          }
+      eachProduct([batch, height, width], (out, input, tap) => {
+        for (let c = 0; c < ci; c++) {
+          const v = x[input * ci + c]!;
+          for (let o = 0; o < co; o++) oracle[(tap * ci + c) * co + o]! += v * dy[out * co + o]!;
         }
-      }
+      });
       expect(relativeError(dw!, oracle)).toBeLessThan(tolerance);
     });
   }

@@ -7,7 +7,7 @@ import type {
   TensorInfo,
 } from '@tensorflow/tfjs-core';
 import { referenceBackpropFilter, referenceBackpropInput, type ConvGeometry } from './reference.js';
-import { winogradFilterGradient } from './winograd.js';
+import { sameThreeByThree, winogradFilterGradient } from './winograd.js';
 import {
   conv2d,
   depthwiseConv2d,
@@ -104,14 +104,6 @@ function depthwiseGeometry(
     true,
   );
   return geometry(info, true, dyShape);
-}
-
-/** A 3×3, stride-1, undilated NHWC convolution padded by 1 on every side, output the input's size (Winograd's case). */
-function sameThreeByThree(g: ConvGeometry): boolean {
-  return (
-    g.channelsLast && !g.depthwise && g.filterHeight === 3 && g.filterWidth === 3 && g.strideHeight === 1 && g.strideWidth === 1 &&
-    g.dilationHeight === 1 && g.dilationWidth === 1 && g.padTop === 1 && g.padLeft === 1 && g.outHeight === g.inHeight && g.outWidth === g.inWidth
-  );
 }
 
 function fastPathApplies(g: ConvGeometry): boolean {
@@ -548,7 +540,7 @@ export interface KernelResult {
 
 export function conv2dBackpropFilter(backend: WasmBackendLike, x: TensorInfo, dy: TensorInfo, attrs: Conv2DBackpropFilterAttrs, winograd = true): KernelResult {
   const g = convGeometry(x.shape, attrs.filterShape, attrs, dy.shape);
-  if (winograd && sameThreeByThree(g)) {
+  if (winograd && g.channelsLast && !g.depthwise && sameThreeByThree(g)) {
     const out = winogradFilterGradient(backend, x, dy);
     if (out !== undefined) return { out, path: 'fast' };
   }

@@ -1,7 +1,7 @@
 import * as tf from '@tensorflow/tfjs-core';
 import type { Conv2DAttrs, FusedConv2DAttrs, TensorInfo } from '@tensorflow/tfjs-core';
 import { encodeModule, FunctionWriter, I32, Op, SimdOp, V128 } from '@gq/codebook/internal';
-import { batchedGemmFor, gemmCall } from './batched-gemm-simd.js';
+import { batchedGemmFor, gemmCall, type BatchedGemmSimd, type GemmCall } from './batched-gemm-simd.js';
 import { backendMemory, release, zeroPad, type WasmBackendLike } from './wasm-ops.js';
 
 /**
@@ -88,58 +88,122 @@ function combine(w: FunctionWriter, target: number, a: number, b: number, op: nu
   w.get(a).get(b).simd(op).set(target);
 }
 
+/** The geometry fields `sameThreeByThree` reads (a subset of the training kernels' `ConvGeometry`). */
+export interface ThreeByThreeGeometry {
+  readonly filterHeight: number;
+  readonly filterWidth: number;
+  readonly strideHeight: number;
+  readonly strideWidth: number;
+  readonly dilationHeight: number;
+  readonly dilationWidth: number;
+  readonly padTop: number;
+  readonly padLeft: number;
+  readonly inHeight: number;
+  readonly inWidth: number;
+  readonly outHeight: number;
+  readonly outWidth: number;
+}
+
+/**
+ * Whether a convolution is Winograd's case: 3×3, stride 1, undilated, padded by 1 before and
+ * (the output keeping the input's size) by 1 after on each axis.
+ */
+export function sameThreeByThree(g: ThreeByThreeGeometry): boolean {
+  return (
+    g.filterHeight === 3 && g.filterWidth === 3 && g.strideHeight === 1 && g.strideWidth === 1 && g.dilationHeight === 1 && g.dilationWidth === 1 &&
+    g.padTop === 1 && g.padLeft === 1 && g.outHeight === g.inHeight && g.outWidth === g.inWidth
+  );
+}
+
+/** What `walkTiles` walks: an NHWC image and its [16, tiles, channels] tap array, both parameters of the function. */
+interface TileWalk {
+  /** Parameter holding the image's address: [B, H + 2·pad, W + 2·pad, channels]. */
+  readonly image: number;
+  /** Parameter holding the tap array's address. */
+  readonly taps: number;
+  readonly channels: number;
+  /** Rows (and columns) of zero padding around each image: 1 for the padded input, 0 otherwise. */
+  readonly pad: number;
+  /** A further parameter walked with the channels and restarted at each tile (the bias), if any. */
+  readonly perTile?: number;
+}
+
+/** Addresses `walkTiles` hands to its body, and the strides between the values there. */
+interface TileAt {
+  /** The image at the tile's top-left position and the current four channels. */
+  readonly pixel: number;
+  /** The tap array at tap 0, this tile and the current four channels. */
+  readonly tap: number;
+  /** The `perTile` parameter's walk at the current four channels. */
+  readonly perTile: number;
+  /** Bytes between horizontally and vertically adjacent image values, and between taps. */
+  readonly pixelBytes: number;
+  readonly rowBytes: number;
+  readonly tapBytes: number;
+}
+
+/**
+ * Emit the walk over every 2×2 tile (images, tile rows, tile columns, as the tiles are numbered)
+ * and every four channels, calling `body` once per position with the addresses there.
+ */
+function walkTiles(w: FunctionWriter, s: Shape, walk: TileWalk, body: (at: TileAt) => void): void {
+  const tilesY = s.height / 2;
+  const tilesX = s.width / 2;
+  const pixelBytes = 4 * walk.channels;
+  const rowBytes = (s.width + 2 * walk.pad) * pixelBytes;
+  const tapBytes = s.batch * tilesY * tilesX * pixelBytes;
+  const [b, ty, tx, c] = [w.local(I32), w.local(I32), w.local(I32), w.local(I32)];
+  const [rowBase, tileBase, pixel, tap, tapBase, perTile] = [w.local(I32), w.local(I32), w.local(I32), w.local(I32), w.local(I32), w.local(I32)];
+  w.get(walk.image).set(rowBase);
+  w.get(walk.taps).set(tapBase);
+  repeat(w, b, s.batch, () => {
+    repeat(w, ty, tilesY, () => {
+      w.get(rowBase).set(tileBase);
+      repeat(w, tx, tilesX, () => {
+        w.get(tileBase).set(pixel);
+        w.get(tapBase).set(tap);
+        if (walk.perTile !== undefined) w.get(walk.perTile).set(perTile);
+        repeat(w, c, walk.channels / 4, () => {
+          body({ pixel, tap, perTile, pixelBytes, rowBytes, tapBytes });
+          advance(w, pixel, 16);
+          advance(w, tap, 16);
+          if (walk.perTile !== undefined) advance(w, perTile, 16);
+        });
+        advance(w, tileBase, 2 * pixelBytes);
+        advance(w, tapBase, pixelBytes);
+      });
+      advance(w, rowBase, 2 * rowBytes);
+    });
+    // Past the image's bottom padding rows to the next image.
+    if (walk.pad > 0) advance(w, rowBase, 2 * walk.pad * rowBytes);
+  });
+}
+
 /** The input transform: for each tile and four channels, V[e] = (B^T d B)[e] for the 16 taps e. */
 function inputFunction(s: Shape): FunctionWriter {
   const w = new FunctionWriter(2);
-  const [xp, v] = [0, 1];
-  const tilesY = s.height / 2;
-  const tilesX = s.width / 2;
-  const tiles = s.batch * tilesY * tilesX;
-  const pixel = 4 * s.inChannels;
-  const row = (s.width + 2) * pixel;
-  const tapStride = tiles * pixel;
-  const [b, ty, tx, c] = [w.local(I32), w.local(I32), w.local(I32), w.local(I32)];
-  const [rowBase, p, q, o, vt] = [w.local(I32), w.local(I32), w.local(I32), w.local(I32), w.local(I32)];
   const a = [w.local(V128), w.local(V128), w.local(V128), w.local(V128)];
   const t = Array.from({ length: 16 }, () => w.local(V128));
-  w.get(xp).set(rowBase);
-  w.get(v).set(vt);
-  repeat(w, b, s.batch, () => {
-    repeat(w, ty, tilesY, () => {
-      w.get(rowBase).set(p);
-      repeat(w, tx, tilesX, () => {
-        w.get(p).set(q);
-        w.get(vt).set(o);
-        repeat(w, c, s.inChannels / 4, () => {
-          // Columns first: t[i][j] = (B^T d)[i][j] from the patch's column j.
-          for (let j = 0; j < 4; j++) {
-            for (let i = 0; i < 4; i++) w.get(q).simdMemory(SimdOp.v128Load, i * row + j * pixel, 16).set(a[i]!);
-            combine(w, t[j]!, a[0]!, a[2]!, f32x4Sub);
-            combine(w, t[4 + j]!, a[1]!, a[2]!, SimdOp.f32x4Add);
-            combine(w, t[8 + j]!, a[2]!, a[1]!, f32x4Sub);
-            combine(w, t[12 + j]!, a[1]!, a[3]!, f32x4Sub);
-          }
-          // Then rows: V[i][j] = (t B)[i][j], stored at tap e = 4i + j.
-          for (let i = 0; i < 4; i++) {
-            const [r0, r1, r2, r3] = [t[4 * i]!, t[4 * i + 1]!, t[4 * i + 2]!, t[4 * i + 3]!];
-            const store = (j: number, x: number, y: number, op: number) => {
-              w.get(o).get(x).get(y).simd(op).simdMemory(SimdOp.v128Store, (4 * i + j) * tapStride, 16);
-            };
-            store(0, r0, r2, f32x4Sub);
-            store(1, r1, r2, SimdOp.f32x4Add);
-            store(2, r2, r1, f32x4Sub);
-            store(3, r1, r3, f32x4Sub);
-          }
-          advance(w, q, 16);
-          advance(w, o, 16);
-        });
-        advance(w, p, 2 * pixel);
-        advance(w, vt, pixel);
-      });
-      advance(w, rowBase, 2 * row);
-    });
-    // Past the image's last two (padding) rows to the next image.
-    advance(w, rowBase, 2 * row);
+  walkTiles(w, s, { image: 0, taps: 1, channels: s.inChannels, pad: 1 }, (at) => {
+    // Columns first: t[i][j] = (B^T d)[i][j] from the patch's column j.
+    for (let j = 0; j < 4; j++) {
+      for (let i = 0; i < 4; i++) w.get(at.pixel).simdMemory(SimdOp.v128Load, i * at.rowBytes + j * at.pixelBytes, 16).set(a[i]!);
+      combine(w, t[j]!, a[0]!, a[2]!, f32x4Sub);
+      combine(w, t[4 + j]!, a[1]!, a[2]!, SimdOp.f32x4Add);
+      combine(w, t[8 + j]!, a[2]!, a[1]!, f32x4Sub);
+      combine(w, t[12 + j]!, a[1]!, a[3]!, f32x4Sub);
+    }
+    // Then rows: V[i][j] = (t B)[i][j], stored at tap e = 4i + j.
+    for (let i = 0; i < 4; i++) {
+      const [r0, r1, r2, r3] = [t[4 * i]!, t[4 * i + 1]!, t[4 * i + 2]!, t[4 * i + 3]!];
+      const store = (j: number, x: number, y: number, op: number) => {
+        w.get(at.tap).get(x).get(y).simd(op).simdMemory(SimdOp.v128Store, (4 * i + j) * at.tapBytes, 16);
+      };
+      store(0, r0, r2, f32x4Sub);
+      store(1, r1, r2, SimdOp.f32x4Add);
+      store(2, r2, r1, f32x4Sub);
+      store(3, r1, r3, f32x4Sub);
+    }
   });
   return w;
 }
@@ -147,55 +211,28 @@ function inputFunction(s: Shape): FunctionWriter {
 /** The output transform: for each tile and four channels, y = A^T M A (+ bias) for the 2×2 outputs. */
 function outputFunction(s: Shape, withBias: boolean): FunctionWriter {
   const w = new FunctionWriter(3);
-  const [m, y, bias] = [0, 1, 2];
-  const tilesY = s.height / 2;
-  const tilesX = s.width / 2;
-  const tiles = s.batch * tilesY * tilesX;
-  const pixel = 4 * s.outChannels;
-  const row = s.width * pixel;
-  const tapStride = tiles * pixel;
-  const [b, ty, tx, c] = [w.local(I32), w.local(I32), w.local(I32), w.local(I32)];
-  const [rowBase, p, q, o, mt, bc] = [w.local(I32), w.local(I32), w.local(I32), w.local(I32), w.local(I32), w.local(I32)];
   const a = [w.local(V128), w.local(V128), w.local(V128), w.local(V128)];
   const sums = Array.from({ length: 8 }, () => w.local(V128));
   const [value, biasVector] = [w.local(V128), w.local(V128)];
-  w.get(y).set(rowBase);
-  w.get(m).set(mt);
-  repeat(w, b, s.batch, () => {
-    repeat(w, ty, tilesY, () => {
-      w.get(rowBase).set(p);
-      repeat(w, tx, tilesX, () => {
-        w.get(p).set(q);
-        w.get(mt).set(o);
-        w.get(bias).set(bc);
-        repeat(w, c, s.outChannels / 4, () => {
-          // Columns: s[0][j] = m0j + m1j + m2j, s[1][j] = m1j − m2j − m3j.
-          for (let j = 0; j < 4; j++) {
-            for (let i = 0; i < 4; i++) w.get(o).simdMemory(SimdOp.v128Load, (4 * i + j) * tapStride, 16).set(a[i]!);
-            w.get(a[0]!).get(a[1]!).simd(SimdOp.f32x4Add).get(a[2]!).simd(SimdOp.f32x4Add).set(sums[j]!);
-            w.get(a[1]!).get(a[2]!).simd(f32x4Sub).get(a[3]!).simd(f32x4Sub).set(sums[4 + j]!);
-          }
-          if (withBias) w.get(bc).simdMemory(SimdOp.v128Load, 0, 16).set(biasVector);
-          // Rows: y[i][0] = s_i0 + s_i1 + s_i2, y[i][1] = s_i1 − s_i2 − s_i3.
-          for (let i = 0; i < 2; i++) {
-            const [s0, s1, s2, s3] = [sums[4 * i]!, sums[4 * i + 1]!, sums[4 * i + 2]!, sums[4 * i + 3]!];
-            for (let j = 0; j < 2; j++) {
-              w.get(q);
-              if (j === 0) w.get(s0).get(s1).simd(SimdOp.f32x4Add).get(s2).simd(SimdOp.f32x4Add);
-              else w.get(s1).get(s2).simd(f32x4Sub).get(s3).simd(f32x4Sub);
-              if (withBias) w.set(value).get(value).get(biasVector).simd(SimdOp.f32x4Add);
-              w.simdMemory(SimdOp.v128Store, i * row + j * pixel, 16);
-            }
-          }
-          advance(w, q, 16);
-          advance(w, o, 16);
-          advance(w, bc, 16);
-        });
-        advance(w, p, 2 * pixel);
-        advance(w, mt, pixel);
-      });
-      advance(w, rowBase, 2 * row);
-    });
+  walkTiles(w, s, { image: 1, taps: 0, channels: s.outChannels, pad: 0, perTile: 2 }, (at) => {
+    // Columns: s[0][j] = m0j + m1j + m2j, s[1][j] = m1j − m2j − m3j.
+    for (let j = 0; j < 4; j++) {
+      for (let i = 0; i < 4; i++) w.get(at.tap).simdMemory(SimdOp.v128Load, (4 * i + j) * at.tapBytes, 16).set(a[i]!);
+      w.get(a[0]!).get(a[1]!).simd(SimdOp.f32x4Add).get(a[2]!).simd(SimdOp.f32x4Add).set(sums[j]!);
+      w.get(a[1]!).get(a[2]!).simd(f32x4Sub).get(a[3]!).simd(f32x4Sub).set(sums[4 + j]!);
+    }
+    if (withBias) w.get(at.perTile).simdMemory(SimdOp.v128Load, 0, 16).set(biasVector);
+    // Rows: y[i][0] = s_i0 + s_i1 + s_i2, y[i][1] = s_i1 − s_i2 − s_i3.
+    for (let i = 0; i < 2; i++) {
+      const [s0, s1, s2, s3] = [sums[4 * i]!, sums[4 * i + 1]!, sums[4 * i + 2]!, sums[4 * i + 3]!];
+      for (let j = 0; j < 2; j++) {
+        w.get(at.pixel);
+        if (j === 0) w.get(s0).get(s1).simd(SimdOp.f32x4Add).get(s2).simd(SimdOp.f32x4Add);
+        else w.get(s1).get(s2).simd(f32x4Sub).get(s3).simd(f32x4Sub);
+        if (withBias) w.set(value).get(value).get(biasVector).simd(SimdOp.f32x4Add);
+        w.simdMemory(SimdOp.v128Store, i * at.rowBytes + j * at.pixelBytes, 16);
+      }
+    }
   });
   return w;
 }
@@ -209,52 +246,31 @@ const f32x4Neg = 0xe1;
  */
 function gradientFunction(s: Shape): FunctionWriter {
   const w = new FunctionWriter(2);
-  const [dy, u] = [0, 1];
-  const tilesY = s.height / 2;
-  const tilesX = s.width / 2;
-  const tiles = s.batch * tilesY * tilesX;
-  const pixel = 4 * s.outChannels;
-  const row = s.width * pixel;
-  const tapStride = tiles * pixel;
-  const [b, ty, tx, c] = [w.local(I32), w.local(I32), w.local(I32), w.local(I32)];
-  const [rowBase, p, q, o, ut] = [w.local(I32), w.local(I32), w.local(I32), w.local(I32), w.local(I32)];
   const [top, bottom] = [w.local(V128), w.local(V128)];
   const r = Array.from({ length: 8 }, () => w.local(V128));
-  w.get(dy).set(rowBase);
-  w.get(u).set(ut);
-  repeat(w, b, s.batch, () => {
-    repeat(w, ty, tilesY, () => {
-      w.get(rowBase).set(p);
-      repeat(w, tx, tilesX, () => {
-        w.get(p).set(q);
-        w.get(ut).set(o);
-        repeat(w, c, s.outChannels / 4, () => {
-          // Columns: r[i][j] for rows i of A q, j the block's column (r holds rows 0–3 × columns 0–1).
-          for (let j = 0; j < 2; j++) {
-            w.get(q).simdMemory(SimdOp.v128Load, j * pixel, 16).set(top);
-            w.get(q).simdMemory(SimdOp.v128Load, row + j * pixel, 16).set(bottom);
-            w.get(top).set(r[j]!);
-            combine(w, r[2 + j]!, top, bottom, SimdOp.f32x4Add);
-            combine(w, r[4 + j]!, top, bottom, f32x4Sub);
-            w.get(bottom).simd(f32x4Neg).set(r[6 + j]!);
-          }
-          // Rows: Ũ[i][·] = (r_i0, r_i0 + r_i1, r_i0 − r_i1, −r_i1), stored at tap e = 4i + column.
-          for (let i = 0; i < 4; i++) {
-            const [r0, r1] = [r[2 * i]!, r[2 * i + 1]!];
-            const at = (k: number) => (4 * i + k) * tapStride;
-            w.get(o).get(r0).simdMemory(SimdOp.v128Store, at(0), 16);
-            w.get(o).get(r0).get(r1).simd(SimdOp.f32x4Add).simdMemory(SimdOp.v128Store, at(1), 16);
-            w.get(o).get(r0).get(r1).simd(f32x4Sub).simdMemory(SimdOp.v128Store, at(2), 16);
-            w.get(o).get(r1).simd(f32x4Neg).simdMemory(SimdOp.v128Store, at(3), 16);
-          }
-          advance(w, q, 16);
-          advance(w, o, 16);
-        });
-        advance(w, p, 2 * pixel);
-        advance(w, ut, pixel);
-      });
-      advance(w, rowBase, 2 * row);
-    });
+  walkTiles(w, s, { image: 0, taps: 1, channels: s.outChannels, pad: 0 }, (at) => {
+    // Columns: r[i][j] for rows i of A q, j the block's column (r holds rows 0–3 × columns 0–1).
+    for (let j = 0; j < 2; j++) {
+      w.get(at.pixel).simdMemory(SimdOp.v128Load, j * at.pixelBytes, 16).set(top);
+      w.get(at.pixel).simdMemory(SimdOp.v128Load, at.rowBytes + j * at.pixelBytes, 16).set(bottom);
+      w.get(top).set(r[j]!);
+      combine(w, r[2 + j]!, top, bottom, SimdOp.f32x4Add);
+      combine(w, r[4 + j]!, top, bottom, f32x4Sub);
+      w.get(bottom).simd(f32x4Neg).set(r[6 + j]!);
+    }
+    // Rows: Ũ[i][·] = (r_i0, r_i0 + r_i1, r_i0 − r_i1, −r_i1), stored at tap e = 4i + column.
+    for (let i = 0; i < 4; i++) {
+      const [r0, r1] = [r[2 * i]!, r[2 * i + 1]!];
+      const store = (k: number) => w.simdMemory(SimdOp.v128Store, (4 * i + k) * at.tapBytes, 16);
+      w.get(at.tap).get(r0);
+      store(0);
+      w.get(at.tap).get(r0).get(r1).simd(SimdOp.f32x4Add);
+      store(1);
+      w.get(at.tap).get(r0).get(r1).simd(f32x4Sub);
+      store(2);
+      w.get(at.tap).get(r1).simd(f32x4Neg);
+      store(3);
+    }
   });
   return w;
 }
@@ -320,6 +336,61 @@ export function transformFilter(filter: Float32Array | Float64Array, inChannels:
   }
 }
 
+/** What both Winograd paths run on: the GEMM and this shape's transforms, bound to the backend heap. */
+interface Plan {
+  readonly gemm: BatchedGemmSimd;
+  readonly transforms: Transforms;
+  readonly shape: Shape;
+  readonly tiles: number;
+}
+
+/** The plan for x [B, H, W, Ci] with `outChannels`, or undefined where Winograd does not apply or cannot run on this heap. */
+function planFor(backend: WasmBackendLike, x: TensorInfo, outChannels: number): Plan | undefined {
+  if (x.dtype !== 'float32') return undefined;
+  if (!winogradApplies(x.shape, [3, 3, x.shape[3]!, outChannels])) return undefined;
+  const [batch, height, width, inChannels] = x.shape as [number, number, number, number];
+  const memory = backendMemory(backend);
+  if (memory === undefined || backend.typedArrayFromHeap(x).buffer !== memory.buffer) return undefined;
+  const gemm = batchedGemmFor(memory);
+  const shape = { batch, height, width, inChannels, outChannels };
+  const transforms = transformsFor(memory, shape);
+  if (gemm === undefined || transforms === undefined) return undefined;
+  return { gemm, transforms, shape, tiles: batch * (height / 2) * (width / 2) };
+}
+
+/**
+ * Allocate x padded by 1, its input transform V [16, tiles, Ci], the buffers of `shapes`, the
+ * GEMM's scratch and the result; fill V; run `work` with the heap address of each (taken after
+ * every allocation, since one may grow the heap); release everything but the result.
+ */
+function runPlan(
+  backend: WasmBackendLike,
+  x: TensorInfo,
+  p: Plan,
+  call: GemmCall,
+  shapes: readonly number[][],
+  resultShape: number[],
+  work: (address: (info: TensorInfo) => number, v: number, buffers: TensorInfo[], result: TensorInfo, scratch: number) => void,
+): TensorInfo {
+  const padded = zeroPad(backend, x, [[0, 0], [1, 1], [1, 1], [0, 0]]);
+  const v = backend.makeOutput([16, p.tiles, p.shape.inChannels], 'float32');
+  const buffers = shapes.map((shape) => backend.makeOutput(shape, 'float32'));
+  const scratch = call.scratchBytes > 0 ? backend.makeOutput([call.scratchBytes / 4], 'float32') : undefined;
+  const result = backend.makeOutput(resultShape, 'float32');
+  let done = false;
+  try {
+    const address = (info: TensorInfo): number => backend.typedArrayFromHeap(info).byteOffset;
+    p.transforms.input(address(padded), address(v));
+    work(address, address(v), buffers, result, scratch === undefined ? 0 : address(scratch));
+    done = true;
+  } finally {
+    release(backend, padded, v, ...buffers);
+    if (scratch !== undefined) release(backend, scratch);
+    if (!done) release(backend, result);
+  }
+  return result;
+}
+
 /**
  * y = conv2d(x, filter, stride 1, pad 1) (+ bias) for x [B, H, W, Ci] (H, W even) and filter
  * [3, 3, Ci, Co] with Ci, Co multiples of 4 and at least `minChannels`, on the backend heap; a new
@@ -327,40 +398,19 @@ export function transformFilter(filter: Float32Array | Float64Array, inChannels:
  * cannot run on this heap, so the caller falls back to a direct convolution.
  */
 export function winogradConv3x3(backend: WasmBackendLike, x: TensorInfo, filter: TensorInfo, bias?: TensorInfo): TensorInfo | undefined {
-  if (x.dtype !== 'float32' || filter.dtype !== 'float32' || (bias !== undefined && bias.dtype !== 'float32')) return undefined;
-  if (!winogradApplies(x.shape, filter.shape)) return undefined;
-  const [batch, height, width, inChannels] = x.shape as [number, number, number, number];
+  if (filter.dtype !== 'float32' || filter.shape.length !== 4 || filter.shape[0] !== 3 || filter.shape[1] !== 3 || filter.shape[2] !== x.shape[3]) return undefined;
   const outChannels = filter.shape[3]!;
-  if (bias !== undefined && (bias.shape.length !== 1 || bias.shape[0] !== outChannels)) return undefined;
-  const memory = backendMemory(backend);
-  if (memory === undefined || backend.typedArrayFromHeap(x).buffer !== memory.buffer) return undefined;
-  const gemm = batchedGemmFor(memory);
-  const transforms = transformsFor(memory, { batch, height, width, inChannels, outChannels });
-  if (gemm === undefined || transforms === undefined) return undefined;
-  const tiles = batch * (height / 2) * (width / 2);
-  const call = gemmCall(gemm, false, outChannels, inChannels);
-  const padded = zeroPad(backend, x, [[0, 0], [1, 1], [1, 1], [0, 0]]);
-  const v = backend.makeOutput([16, tiles, inChannels], 'float32');
-  const u = backend.makeOutput([16, inChannels, outChannels], 'float32');
-  const m = backend.makeOutput([16, tiles, outChannels], 'float32');
-  const scratch = call.scratchBytes > 0 ? backend.makeOutput([call.scratchBytes / 4], 'float32') : undefined;
-  const y = backend.makeOutput([batch, height, width, outChannels], 'float32');
-  let done = false;
-  try {
-    // Views and addresses are taken after every allocation: one may grow (and detach) the heap.
-    transformFilter(backend.typedArrayFromHeap(filter) as Float32Array, inChannels, outChannels, backend.typedArrayFromHeap(u) as Float32Array);
-    const address = (info: TensorInfo): number => backend.typedArrayFromHeap(info).byteOffset;
-    transforms.input(address(padded), address(v));
-    call.run(address(v), address(u), address(m), 16, 4 * tiles * inChannels, 4 * inChannels * outChannels, tiles, outChannels, inChannels, call.kBlock, call.nBlock, scratch === undefined ? 0 : address(scratch));
-    if (bias !== undefined) transforms.output(address(m), address(y), address(bias));
-    else transforms.outputNoBias(address(m), address(y), 0);
-    done = true;
-  } finally {
-    release(backend, padded, v, u, m);
-    if (scratch !== undefined) release(backend, scratch);
-    if (!done) release(backend, y);
-  }
-  return y;
+  if (bias !== undefined && (bias.dtype !== 'float32' || bias.shape.length !== 1 || bias.shape[0] !== outChannels)) return undefined;
+  const p = planFor(backend, x, outChannels);
+  if (p === undefined) return undefined;
+  const { batch, height, width, inChannels } = p.shape;
+  const call = gemmCall(p.gemm, false, outChannels, inChannels);
+  return runPlan(backend, x, p, call, [[16, inChannels, outChannels], [16, p.tiles, outChannels]], [batch, height, width, outChannels], (address, v, [u, m], y, scratch) => {
+    transformFilter(backend.typedArrayFromHeap(filter) as Float32Array, inChannels, outChannels, backend.typedArrayFromHeap(u!) as Float32Array);
+    call.run(v, address(u!), address(m!), 16, 4 * p.tiles * inChannels, 4 * inChannels * outChannels, p.tiles, outChannels, inChannels, call.kBlock, call.nBlock, scratch);
+    if (bias !== undefined) p.transforms.output(address(m!), address(y), address(bias));
+    else p.transforms.outputNoBias(address(m!), address(y), 0);
+  });
 }
 
 /**
@@ -385,9 +435,7 @@ export function winogradConvolution(
     attrs.pad,
     attrs.dimRoundingMode,
   );
-  const { top, bottom, left, right } = info.padInfo;
-  const plain = info.strideHeight === 1 && info.strideWidth === 1 && info.dilationHeight === 1 && info.dilationWidth === 1;
-  if (!plain || top !== 1 || bottom !== 1 || left !== 1 || right !== 1 || info.outHeight !== info.inHeight || info.outWidth !== info.inWidth) return undefined;
+  if (!sameThreeByThree({ ...info, padTop: info.padInfo.top, padLeft: info.padInfo.left })) return undefined;
   return winogradConv3x3(backend, x, filter, bias);
 }
 
@@ -424,36 +472,14 @@ export function untransformFilterGradient(w: Float32Array | Float64Array, inChan
  * Undefined where it does not apply, as `winogradConv3x3`.
  */
 export function winogradFilterGradient(backend: WasmBackendLike, x: TensorInfo, dy: TensorInfo): TensorInfo | undefined {
-  if (x.dtype !== 'float32' || dy.dtype !== 'float32' || dy.shape.length !== 4) return undefined;
-  const [batch, height, width, inChannels] = x.shape as [number, number, number, number];
-  const outChannels = dy.shape[3]!;
-  if (dy.shape[0] !== batch || dy.shape[1] !== height || dy.shape[2] !== width) return undefined;
-  if (!winogradApplies(x.shape, [3, 3, inChannels, outChannels])) return undefined;
-  const memory = backendMemory(backend);
-  if (memory === undefined || backend.typedArrayFromHeap(x).buffer !== memory.buffer) return undefined;
-  const gemm = batchedGemmFor(memory);
-  const transforms = transformsFor(memory, { batch, height, width, inChannels, outChannels });
-  if (gemm === undefined || transforms === undefined) return undefined;
-  const tiles = batch * (height / 2) * (width / 2);
-  const call = gemmCall(gemm, true, outChannels, tiles);
-  const padded = zeroPad(backend, x, [[0, 0], [1, 1], [1, 1], [0, 0]]);
-  const v = backend.makeOutput([16, tiles, inChannels], 'float32');
-  const u = backend.makeOutput([16, tiles, outChannels], 'float32');
-  const product = backend.makeOutput([16, inChannels, outChannels], 'float32');
-  const scratch = call.scratchBytes > 0 ? backend.makeOutput([call.scratchBytes / 4], 'float32') : undefined;
-  const dw = backend.makeOutput([3, 3, inChannels, outChannels], 'float32');
-  let done = false;
-  try {
-    const address = (info: TensorInfo): number => backend.typedArrayFromHeap(info).byteOffset;
-    transforms.input(address(padded), address(v));
-    transforms.gradient(address(dy), address(u));
-    call.run(address(v), address(u), address(product), 16, 4 * tiles * inChannels, 4 * tiles * outChannels, inChannels, outChannels, tiles, call.kBlock, call.nBlock, scratch === undefined ? 0 : address(scratch));
-    untransformFilterGradient(backend.typedArrayFromHeap(product) as Float32Array, inChannels, outChannels, backend.typedArrayFromHeap(dw) as Float32Array);
-    done = true;
-  } finally {
-    release(backend, padded, v, u, product);
-    if (scratch !== undefined) release(backend, scratch);
-    if (!done) release(backend, dw);
-  }
-  return dw;
+  if (dy.dtype !== 'float32' || dy.shape.length !== 4 || x.shape.length !== 4 || x.shape.slice(0, 3).some((d, i) => d !== dy.shape[i])) return undefined;
+  const p = planFor(backend, x, dy.shape[3]!);
+  if (p === undefined) return undefined;
+  const { inChannels, outChannels } = p.shape;
+  const call = gemmCall(p.gemm, true, outChannels, p.tiles);
+  return runPlan(backend, x, p, call, [[16, p.tiles, outChannels], [16, inChannels, outChannels]], [3, 3, inChannels, outChannels], (address, v, [u, product], dw, scratch) => {
+    p.transforms.gradient(address(dy), address(u!));
+    call.run(v, address(u!), address(product!), 16, 4 * p.tiles * inChannels, 4 * p.tiles * outChannels, inChannels, outChannels, p.tiles, call.kBlock, call.nBlock, scratch);
+    untransformFilterGradient(backend.typedArrayFromHeap(product!) as Float32Array, inChannels, outChannels, backend.typedArrayFromHeap(dw) as Float32Array);
+  });
 }
