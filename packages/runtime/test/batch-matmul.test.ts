@@ -143,6 +143,13 @@ const functionNames = ['gemm', 'gemmPacked', 'gemmTransposedA', 'gemmTransposedA
 
 /** The same four, adding a bias row. */
 const biasFunctionNames = ['gemmBias', 'gemmPackedBias', 'gemmTransposedABias', 'gemmTransposedAPackedBias'] as const satisfies readonly (keyof BatchedGemmSimd)[];
+/** The functions that add the product to what out holds. */
+const accumulateFunctionNames = [
+  'gemmAccumulate',
+  'gemmPackedAccumulate',
+  'gemmTransposedAAccumulate',
+  'gemmTransposedAPackedAccumulate',
+] as const satisfies readonly (keyof BatchedGemmSimd)[];
 
 /** Sizes off and on the 4 × 8 tile grid. */
 const dims = [1, 3, 5, 7, 33, 64] as const;
@@ -151,7 +158,7 @@ const dims = [1, 3, 5, 7, 33, 64] as const;
 const sentinel = 12345.5;
 
 /**
- * Run each emitted function (plain and with a bias row) on every (m, n, k) with batch 2 and A broadcast (aStep 0), under each
+ * Run each emitted function (plain, with a bias row, and accumulating onto prior values of out) on every (m, n, k) with batch 2 and A broadcast (aStep 0), under each
  * [kBlock, nBlock], into an output and a scratch buffer (sized by `scratchBytes`) each followed
  * by 64 sentinels; return the worst error per function against the float64 oracle (infinite on a
  * stray write).
@@ -166,7 +173,7 @@ async function directSweep(
   await tf.setBackend('wasm');
   const backend = tf.backend() as unknown as { typedArrayFromHeap(t: tf.Tensor): Float32Array };
   const at = (t: tf.Tensor): number => backend.typedArrayFromHeap(t).byteOffset;
-  const names = [...functionNames, ...biasFunctionNames];
+  const names = [...functionNames, ...biasFunctionNames, ...accumulateFunctionNames];
   const worst: Record<string, number> = Object.fromEntries(names.map((name) => [name, 0]));
   const batch = 2;
   let seed = 900;
@@ -178,6 +185,8 @@ async function directSweep(
         const expected = oracle(a, b, 1, batch, m, k, n);
         const biasValues = normals(seed++, n);
         const expectedBias = expected.map((v, i) => v + biasValues[i % n]!);
+        const prior = normals(seed++, batch * m * n);
+        const expectedAccumulated = expected.map((v, i) => v + prior[i]!);
         const bias = tf.tensor1d(biasValues);
         const left = tf.tensor2d(a, [m, k]);
         const leftT = tf.tensor2d(transposed(a, 1, m, k), [k, m]);
@@ -189,15 +198,17 @@ async function directSweep(
             const run: GemmFunction = gemm[name];
             const A = name.startsWith('gemmTransposedA') ? leftT : left;
             const withBias = name.endsWith('Bias');
+            const accumulates = name.endsWith('Accumulate');
             for (const [kBlock, nBlock] of blocks) {
               const bytes = name.includes('Packed') ? scratchBytes({ rows: 4, vectors: 2 }, k, n, kBlock, nBlock) : 0;
               backend.typedArrayFromHeap(out).fill(sentinel);
+              if (accumulates) backend.typedArrayFromHeap(out).set(prior);
               backend.typedArrayFromHeap(scratch).fill(sentinel);
               // The plain functions get the bias address too: they must ignore it.
               run(at(A), at(right), at(out), batch, 0, 4 * k * n, m, n, k, kBlock, nBlock, at(scratch), at(bias));
               const values = backend.typedArrayFromHeap(out);
               const stray = values.subarray(batch * m * n).some((x) => x !== sentinel) || backend.typedArrayFromHeap(scratch).subarray(bytes / 4).some((x) => x !== sentinel);
-              const error = stray ? Number.POSITIVE_INFINITY : relativeError(values.subarray(0, batch * m * n), withBias ? expectedBias : expected);
+              const error = stray ? Number.POSITIVE_INFINITY : relativeError(values.subarray(0, batch * m * n), withBias ? expectedBias : accumulates ? expectedAccumulated : expected);
               worst[name] = Math.max(worst[name]!, error);
             }
           }

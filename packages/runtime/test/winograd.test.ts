@@ -2,7 +2,7 @@ import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import * as tf from '@tensorflow/tfjs-core';
 import { ensureGradients, registerTrainingKernels, unregisterTrainingKernels, useBackend } from '@gq/runtime';
 import { trainingKernelStatus } from '@gq/runtime/internal';
-import { transformFilter, winogradApplies, winogradFilterGradient } from '../src/kernels/winograd.js';
+import { transformFilter, winogradApplies, winogradTuning, winogradConv3x3, winogradFilterGradient } from '../src/kernels/winograd.js';
 import type { WasmBackendLike } from '../src/kernels/wasm-ops.js';
 import { normals, on, relativeError } from './helpers/numeric.js';
 
@@ -139,6 +139,40 @@ describe('Winograd F(2×2, 3×3) convolution on wasm', () => {
       expect(relativeError(dw!, oracle)).toBeLessThan(tolerance);
     });
   }
+
+  it('runs in image chunks (2 + 2 + 1 images) with skewed taps with exactly the sums of one unskewed pass, forward and weight gradient', async () => {
+    const [batch, side, ci, co] = [5, 8, 16, 20];
+    const x = normals(15, batch * side * side * ci);
+    const w = normals(16, 9 * ci * co);
+    const bias = normals(17, co);
+    const dy = normals(18, batch * side * side * co);
+    // Two images' transformed tiles: 16 taps · 16 tiles · (Ci + Co) floats each.
+    const twoImages = 2 * 64 * (side / 2) ** 2 * (ci + co);
+    const run = (chunkBytes: number, tapSkewBytes: number) =>
+      on('wasm', () => {
+        const saved = { ...winogradTuning };
+        Object.assign(winogradTuning, { chunkBytes, tapSkewBytes });
+        try {
+          const backend = tf.backend() as unknown as WasmBackendLike;
+          const xt = tf.tensor4d(x, [batch, side, side, ci]);
+          const y = winogradConv3x3(backend, xt, tf.tensor4d(w, [3, 3, ci, co]), tf.tensor1d(bias))!;
+          const dw = winogradFilterGradient(backend, xt, tf.tensor4d(dy, [batch, side, side, co]))!;
+          return [tf.engine().makeTensorFromTensorInfo(y), tf.engine().makeTensorFromTensorInfo(dw)];
+        } finally {
+          Object.assign(winogradTuning, saved);
+        }
+      });
+    const [yChunks, dwChunks] = await run(twoImages, 64);
+    const [yWhole, dwWhole] = await run(1 << 30, 0);
+    expect(Array.from(yChunks!)).toEqual(Array.from(yWhole!));
+    expect(Array.from(dwChunks!)).toEqual(Array.from(dwWhole!));
+    expect(relativeError(yChunks!, convOracle(x, w, bias, [batch, side, side, ci], co))).toBeLessThan(tolerance);
+    const oracle = new Float64Array(9 * ci * co);
+    eachProduct([batch, side, side], (out, input, tap) => {
+      for (let c = 0; c < ci; c++) for (let o = 0; o < co; o++) oracle[(tap * ci + c) * co + o]! += x[input * ci + c]! * dy[out * co + o]!;
+    });
+    expect(relativeError(dwChunks!, oracle)).toBeLessThan(tolerance);
+  });
 
   it('leaves other convolutions to wasm\'s kernel, which still gives the same results', async () => {
     // Too few channels, odd size, stride 2, too few tiles, an activation: each runs direct.

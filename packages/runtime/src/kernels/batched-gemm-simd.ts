@@ -53,6 +53,11 @@ import type { WasmBackendLike } from './wasm-ops.js';
  * beyond the product (`_FusedMatMul`, see batch-mat-mul.ts). A second pass adding the bias to a
  * [2048, 384] output would read and write 3 MB again, about 5 % of the product.
  *
+ * Accumulate: the `…Accumulate` functions start every tile from out in every K block, so a
+ * product whose K is too long to keep its operands in cache (the Winograd weight gradient's
+ * K = tiles) runs as several calls over consecutive parts of K with the same sums, in the same
+ * order, as one call.
+ *
  * Only standard SIMD (f32x4.mul, f32x4.add): relaxed SIMD's fused multiply-add is behind a flag in
  * Node 20.
  */
@@ -117,7 +122,15 @@ export interface BatchedGemmSimd {
   readonly gemmPackedBias: GemmFunction;
   readonly gemmTransposedABias: GemmFunction;
   readonly gemmTransposedAPackedBias: GemmFunction;
+  /** The first four, each adding the product to what out holds (out[t] += A[t]·B[t]). */
+  readonly gemmAccumulate: GemmFunction;
+  readonly gemmPackedAccumulate: GemmFunction;
+  readonly gemmTransposedAAccumulate: GemmFunction;
+  readonly gemmTransposedAPackedAccumulate: GemmFunction;
 }
+
+/** Where a product's sums start: at 0, at the bias row, or at what out already holds. */
+type Start = 'zero' | 'bias' | 'out';
 
 /** The effective block sizes (0 or more than the dimension means the whole dimension). */
 function blockSizes(k: number, n: number, kBlock: number, nBlock: number): { kBlock: number; nBlock: number } {
@@ -154,6 +167,11 @@ export interface GemmCallOptions {
   readonly tile?: GemmTile;
   /** Whether the call adds a bias row (a `…Bias` function; default false). */
   readonly bias?: boolean;
+  /**
+   * Whether the call adds the product to what out holds (an `…Accumulate` function; default
+   * false), so a product over a long K can run in parts (in ascending k, the sums are the same).
+   */
+  readonly accumulate?: boolean;
 }
 
 /**
@@ -163,11 +181,12 @@ export interface GemmCallOptions {
  * comment).
  */
 export function gemmCall(kernel: BatchedGemmSimd, transposedA: boolean, n: number, k: number, options: GemmCallOptions = {}): GemmCall {
-  const { tile = defaultTile, bias = false } = options;
+  const { tile = defaultTile, bias = false, accumulate = false } = options;
+  if (bias && accumulate) throw new Error(`gemmCall: a call either adds a bias or accumulates into out, not both`);
   const { kBlock, nBlock } = gemmBlocks;
   const blocks = blockSizes(k, n, kBlock, nBlock);
   const packed = 4 * blocks.kBlock * blocks.nBlock > unpackedBBytes;
-  const name = `gemm${transposedA ? 'TransposedA' : ''}${packed ? 'Packed' : ''}${bias ? 'Bias' : ''}` as keyof BatchedGemmSimd;
+  const name = `gemm${transposedA ? 'TransposedA' : ''}${packed ? 'Packed' : ''}${bias ? 'Bias' : ''}${accumulate ? 'Accumulate' : ''}` as keyof BatchedGemmSimd;
   return { run: kernel[name], kBlock, nBlock, scratchBytes: packed ? scratchBytes(tile, k, n, kBlock, nBlock) : 0 };
 }
 
@@ -412,7 +431,8 @@ function clampBlock(w: FunctionWriter, value: number, limit: number): void {
  * each the column blocks (B's block packed first), in each row blocks of `tile.rows` (then 4, then
  * 1) rows (A's strip packed first), in each the column tiles, in each the K loop over the block.
  */
-function gemm(tile: GemmTile, layout: Layout, packed: boolean, withBias: boolean, exportName: string): FunctionSpec {
+function gemm(tile: GemmTile, layout: Layout, packed: boolean, start: Start, exportName: string): FunctionSpec {
+  const withBias = start === 'bias';
   const w = new FunctionWriter(13);
   const [a, b, out, batch, aStep, bStep, m, n, k, kBlock, nBlock, scratch, bias] = [0, 1, 2, 3, 4, 5, 6, 7, 8, 9, 10, 11, 12];
   const aKBytes = w.local(I32);
@@ -520,7 +540,8 @@ function gemm(tile: GemmTile, layout: Layout, packed: boolean, withBias: boolean
   w.set(kLength);
   w.get(k0).get(aKBytes).op(Op.i32Mul).get(a).op(Op.i32Add).set(aK);
   w.get(k0).get(bRowBytes).op(Op.i32Mul).get(b).op(Op.i32Add).set(bK);
-  w.get(k0).op(Op.i32Eqz).set(first);
+  if (start === 'out') w.i32(0).set(first);
+  else w.get(k0).op(Op.i32Eqz).set(first);
   // Column blocks.
   w.i32(0).set(n0);
   w.begin(Op.block).begin(Op.loop);
@@ -545,15 +566,16 @@ function gemm(tile: GemmTile, layout: Layout, packed: boolean, withBias: boolean
   return { params: Array(13).fill(I32), body: w, exportName };
 }
 
-/** The module with the eight functions of `BatchedGemmSimd`. */
+/** The module with the twelve functions of `BatchedGemmSimd`. */
 function gemmModule(tile: GemmTile): WebAssembly.Module {
-  const functions = [false, true].flatMap((withBias) => {
-    const suffix = withBias ? 'Bias' : '';
+  const suffixes: Record<Start, string> = { zero: '', bias: 'Bias', out: 'Accumulate' };
+  const functions = (['zero', 'bias', 'out'] as const).flatMap((start) => {
+    const suffix = suffixes[start];
     return [
-      gemm(tile, 'rows', false, withBias, `gemm${suffix}`),
-      gemm(tile, 'rows', true, withBias, `gemmPacked${suffix}`),
-      gemm(tile, 'columns', false, withBias, `gemmTransposedA${suffix}`),
-      gemm(tile, 'columns', true, withBias, `gemmTransposedAPacked${suffix}`),
+      gemm(tile, 'rows', false, start, `gemm${suffix}`),
+      gemm(tile, 'rows', true, start, `gemmPacked${suffix}`),
+      gemm(tile, 'columns', false, start, `gemmTransposedA${suffix}`),
+      gemm(tile, 'columns', true, start, `gemmTransposedAPacked${suffix}`),
     ];
   });
   return new WebAssembly.Module(encodeModule(functions, 1));
