@@ -1,6 +1,7 @@
 // Builds the device-check bundle: the benchmark and the training replica as ES modules (esbuild,
 // every workspace package and tfjs inlined), Dawn's Node addon for linux-x64, the Vulkan loader
-// (Debian's libvulkan1, as install-lavapipe.sh unpacks it) and, with --with-node, this Node binary;
+// (Debian's libvulkan1, as install-lavapipe.sh unpacks it, which runs first where it is missing) and,
+// with --with-node, this Node binary;
 // then packs dist/gq-device-check.tar.xz and checks it stays within 60 MiB.
 //   node build.mjs [--with-node]
 import { execFileSync } from 'node:child_process';
@@ -44,7 +45,14 @@ copyFileSync(join(webgpu, 'dist', 'linux-x64', 'dawn.node'), join(webgpuOut, 'di
 
 const loader = join(vulkanDir, 'lib', 'libvulkan.so.1');
 if (!existsSync(loader)) {
-  throw new Error(`build.mjs: the Vulkan loader ${loader} is missing; run apps/infer/scripts/install-lavapipe.sh first (it unpacks Debian's libvulkan1)`);
+  // A fresh checkout: unpack it (install-lavapipe.sh uses Debian's apt repositories, installs nothing system-wide).
+  const script = join(here, '..', '..', 'apps', 'infer', 'scripts', 'install-lavapipe.sh');
+  try {
+    execFileSync('bash', [script], { stdio: ['ignore', 'inherit', 'inherit'], env: { ...process.env, GQ_VULKAN_DIR: vulkanDir } });
+  } catch (error) {
+    throw new Error(`build.mjs: the Vulkan loader ${loader} is missing and ${script} could not unpack it (Debian's libvulkan1): ${error.message}`);
+  }
+  if (!existsSync(loader)) throw new Error(`build.mjs: ${script} ran but the Vulkan loader ${loader} is still missing`);
 }
 mkdirSync(join(out, 'lib'));
 copyFileSync(loader, join(out, 'lib', 'libvulkan.so.1'));
