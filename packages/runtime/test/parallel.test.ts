@@ -1,5 +1,5 @@
 import { afterAll, describe, expect, expectTypeOf, it } from 'vitest';
-import { DataParallelTrainer, type Shard } from '@gq/runtime/parallel';
+import { DataParallelTrainer, type Shard, type StepTiming } from '@gq/runtime/parallel';
 import { seededNormal } from '@gq/test-utils';
 import type { LinearTypes, SumStats } from './replicas/linear.js';
 
@@ -103,6 +103,14 @@ describe('DataParallelTrainer', () => {
     const [shards] = batches(1, 2);
     const result = await trainer.step(shards!);
     expect(result.combined.n).toBe(32);
+    // Where the time went: per worker, and within the step (phases run one after another, workers side by side).
+    const { totalMs, computeMs, packMs, averageMs, applyMs } = result.timing;
+    for (const list of [computeMs, packMs, applyMs]) {
+      expect(list).toHaveLength(2);
+      for (const ms of list) expect(ms).toBeGreaterThanOrEqual(0);
+    }
+    expect(averageMs).toBeGreaterThanOrEqual(0);
+    expect(Math.max(...computeMs.map((c, w) => c + packMs[w]!)) + averageMs + Math.max(...applyMs)).toBeLessThanOrEqual(totalMs);
     expect(await trainer.call('lastCombined')).toEqual(result.combined);
     const tensorsBefore = await trainer.call('numTensors');
     for (const step of batches(5, 2)) await trainer.step(step);
@@ -125,7 +133,7 @@ describe('DataParallelTrainer', () => {
   it('types statistics, combined statistics and calls end to end, and still serves untyped calls', async () => {
     const trainer = await DataParallelTrainer.create<LinearTypes>({ replicaModule, workers: 2, replicaOptions: { inputs, outputs, seed: 5 }, combine: sumStats });
     open.push(trainer);
-    expectTypeOf(trainer.step).returns.resolves.toEqualTypeOf<{ readonly loss: number; readonly combined: SumStats }>();
+    expectTypeOf(trainer.step).returns.resolves.toEqualTypeOf<{ readonly loss: number; readonly combined: SumStats; readonly timing: StepTiming }>();
     expectTypeOf(trainer.call<'predict'>).parameter(1).toEqualTypeOf<{ x: Float32Array; rows: number }>();
     expectTypeOf(trainer.call<'numTensors'>).returns.resolves.toEqualTypeOf<number>();
     // The replica's prediction equals x·W + b from the weights the trainer reports (float64 oracle).

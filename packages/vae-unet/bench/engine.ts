@@ -13,7 +13,7 @@
 import * as tf from '@tensorflow/tfjs-core';
 import { createAdam, ensureGradients, registerTrainingKernels, useBackend } from '@gq/runtime';
 import { convolutionShare, profileKernels, type KernelTiming } from '@gq/runtime/internal';
-import { DataParallelTrainer, WorkerPool } from '@gq/runtime/parallel';
+import { DataParallelTrainer, WorkerPool, type StepTiming } from '@gq/runtime/parallel';
 import { benchModels, createBenchModel, type BenchModel, type BenchModelName } from './engine-model.js';
 import type { EngineBenchOptions } from './engine-replica.js';
 import { gemmRate, type EngineWorkerCalls } from './engine-worker.js';
@@ -238,7 +238,43 @@ async function oneThread(name: BenchModelName, rows: Row[], profiles: StepProfil
   }
 }
 
-async function twoWorkers(name: BenchModelName, rows: Row[]): Promise<void> {
+/** Medians of the 'fused' variant's two-worker step timings (`StepResult.timing`) per model. */
+interface WorkerBreakdown {
+  readonly name: BenchModelName;
+  /** Slowest worker's compute, slowest worker's pack, average, slowest apply, rest (messages and waiting), total; ms. */
+  readonly compute: number;
+  readonly pack: number;
+  readonly average: number;
+  readonly apply: number;
+  readonly rest: number;
+  readonly total: number;
+}
+
+function breakdownOf(name: BenchModelName, timings: readonly StepTiming[]): WorkerBreakdown {
+  const slowest = (list: readonly number[]): number => Math.max(...list);
+  const parts = timings.map((t) => {
+    const compute = slowest(t.computeMs);
+    const pack = slowest(t.packMs);
+    const apply = slowest(t.applyMs);
+    return { compute, pack, average: t.averageMs, apply, rest: t.totalMs - compute - pack - t.averageMs - apply, total: t.totalMs };
+  });
+  const of = (key: keyof (typeof parts)[number]): number => median(parts.map((p) => p[key]));
+  return { name, compute: of('compute'), pack: of('pack'), average: of('average'), apply: of('apply'), rest: of('rest'), total: of('total') };
+}
+
+function formatBreakdowns(breakdowns: readonly WorkerBreakdown[]): string[] {
+  return [
+    `
+Where a ${workers}-worker step's time goes ('fused', medians; compute, pack and apply are the slowest worker's, rest is messages and waiting):`,
+    '| model | compute | pack | average | apply | rest | total |',
+    '|---|---:|---:|---:|---:|---:|---:|',
+    ...breakdowns.map(
+      (b) => `| ${b.name} | ${b.compute.toFixed(0)} ms | ${b.pack.toFixed(1)} ms | ${b.average.toFixed(1)} ms | ${b.apply.toFixed(1)} ms | ${b.rest.toFixed(1)} ms | ${b.total.toFixed(0)} ms |`,
+    ),
+  ];
+}
+
+async function twoWorkers(name: BenchModelName, rows: Row[], breakdowns: WorkerBreakdown[]): Promise<void> {
   const data = images(3);
   const per = batch / workers;
   const shards = Array.from({ length: workers }, (_, w) => ({
@@ -250,8 +286,14 @@ async function twoWorkers(name: BenchModelName, rows: Row[]): Promise<void> {
     for (const v of variants) {
       trainers[v.label] = await DataParallelTrainer.create({ replicaModule: new URL('./engine-replica.ts', import.meta.url), workers, backend: 'wasm', replicaOptions: options(v) });
     }
-    const train = await interleaved(perVariant((v) => () => trainers[v.label]!.step(shards)), steps);
+    const timings: StepTiming[] = [];
+    const step = (v: (typeof variants)[number]) => async () => {
+      const result = await trainers[v.label]!.step(shards);
+      if (v.label === 'fused') timings.push(result.timing);
+    };
+    const train = await interleaved(perVariant(step), steps);
     rows.push({ model: name, work: `train step, ${workers} workers`, unit: 'ms', values: train });
+    breakdowns.push(breakdownOf(name, timings.slice(1)));
   } finally {
     await Promise.all(variants.map((v) => trainers[v.label]?.dispose()));
   }
@@ -341,6 +383,7 @@ async function main(): Promise<void> {
   const rows: Row[] = [];
   const profiles: StepProfile[] = [];
   const flops = new Map<BenchModelName, WorkFlops>();
+  const breakdowns: WorkerBreakdown[] = [];
   const rates = await productRates();
   const reference = rates.one;
   console.log(
@@ -350,7 +393,7 @@ async function main(): Promise<void> {
   );
   for (const name of models) {
     await oneThread(name, rows, profiles, flops);
-    if (workers > 1) await twoWorkers(name, rows);
+    if (workers > 1) await twoWorkers(name, rows, breakdowns);
   }
   console.log('| model | work | fused | direct | composed | direct / fused | composed / fused |');
   console.log('|---|---|---:|---:|---:|---:|---:|');
@@ -362,7 +405,7 @@ async function main(): Promise<void> {
     );
   }
   const best = bestRate(reference, profiles);
-  if (workers > 1) for (const line of pytorchTable(rows, flops, best, rates.together / rates.one)) console.log(line);
+  if (workers > 1) for (const line of [...pytorchTable(rows, flops, best, rates.together / rates.one), ...formatBreakdowns(breakdowns)]) console.log(line);
   for (const p of profiles) console.log(formatProfile(p, reference, best));
 }
 

@@ -20,8 +20,10 @@ export class ReplicaHost {
     return new ReplicaHost(await create(context));
   }
 
-  async gradients(shard: Shard): Promise<{ loss: number; grads: Float32Array; stats: unknown }> {
+  async gradients(shard: Shard): Promise<{ loss: number; grads: Float32Array; stats: unknown; computeMs: number; packMs: number }> {
+    const start = performance.now();
     const result = await this.replica.computeGradients(shard);
+    const computed = performance.now();
     try {
       if (result.grads.length !== this.sizes.length) {
         throw new RuntimeError(
@@ -49,13 +51,15 @@ export class ReplicaHost {
       if (bad >= 0) {
         throw new RuntimeError('non-finite-gradient', `computeGradients: gradients must be finite, got ${flat[bad]} at element ${bad}`);
       }
-      return { loss: result.loss, grads: flat, stats: result.stats };
+      return { loss: result.loss, grads: flat, stats: result.stats, computeMs: computed - start, packMs: performance.now() - computed };
     } finally {
       tf.dispose(result.grads as tf.Tensor[]);
     }
   }
 
-  async apply(flat: Float32Array, combined: unknown): Promise<void> {
+  /** Apply the averaged gradients; returns the milliseconds it took (unpacking included). */
+  async apply(flat: Float32Array, combined: unknown): Promise<number> {
+    const start = performance.now();
     const grads: tf.Tensor[] = [];
     let offset = 0;
     for (let i = 0; i < this.sizes.length; i++) {
@@ -68,6 +72,7 @@ export class ReplicaHost {
     } finally {
       tf.dispose(grads);
     }
+    return performance.now() - start;
   }
 
   async getState(): Promise<ReplicaState> {

@@ -1,5 +1,5 @@
 export { DataParallelTrainer } from './trainer.js';
-export type { DataParallelOptions, StepResult } from './trainer.js';
+export type { DataParallelOptions, StepResult, StepTiming } from './trainer.js';
 export type {
   ArrayData,
   CallsOf,

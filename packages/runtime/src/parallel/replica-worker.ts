@@ -18,8 +18,9 @@ export interface ReplicaWorkerOptions {
 /** The requests a replica worker answers (the trainer's side of the protocol). */
 export interface ReplicaWorkerCalls {
   describe: { args: undefined; result: { sizes: readonly number[]; backend: string } };
-  gradients: { args: Shard; result: { loss: number; grads: Float32Array; stats: unknown } };
-  apply: { args: { grads: Float32Array; combined: unknown }; result: null };
+  gradients: { args: Shard; result: { loss: number; grads: Float32Array; stats: unknown; computeMs: number; packMs: number } };
+  /** Result: milliseconds the worker spent applying. */
+  apply: { args: { grads: Float32Array; combined: unknown }; result: number };
   getState: { args: undefined; result: ReplicaState };
   setState: { args: ReplicaState; result: null };
   call: { args: { method: string; args: unknown }; result: unknown };
@@ -46,10 +47,7 @@ export const createWorker: CreateWorker<ReplicaWorkerCalls, ReplicaWorkerOptions
         const result = await host.gradients(shard);
         return withTransfer(result, [result.grads.buffer as ArrayBuffer]);
       },
-      apply: async ({ grads, combined }) => {
-        await host.apply(grads, combined);
-        return null;
-      },
+      apply: ({ grads, combined }) => host.apply(grads, combined),
       getState: () => host.getState(),
       setState: async (state) => {
         await host.setState(state);

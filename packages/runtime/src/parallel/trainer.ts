@@ -24,12 +24,32 @@ export interface DataParallelOptions<P extends ReplicaTypes = ReplicaTypes> {
   readonly combine?: (stats: readonly StatsOf<P>[], weights: readonly number[]) => CombinedOf<P>;
 }
 
+/**
+ * Where one step's time went, in milliseconds. Workers run in parallel, so the step's wall time is
+ * about the slowest worker's compute + pack, then averaging, then the slowest apply; the rest of
+ * `totalMs` is messaging and waiting.
+ */
+export interface StepTiming {
+  /** Wall time of the whole step in the calling thread. */
+  readonly totalMs: number;
+  /** Per worker: the replica's `computeGradients`. */
+  readonly computeMs: readonly number[];
+  /** Per worker: packing the gradients into one vector and checking them. */
+  readonly packMs: readonly number[];
+  /** Averaging the gradients and combining the statistics (calling thread). */
+  readonly averageMs: number;
+  /** Per worker: unpacking the average and the replica's `applyGradients`. */
+  readonly applyMs: readonly number[];
+}
+
 /** What one `DataParallelTrainer.step` did. */
 export interface StepResult<Combined = unknown> {
   /** Example-weighted mean of the shard losses. */
   readonly loss: number;
   /** The combined statistics that every replica applied. */
   readonly combined: Combined;
+  /** Where the step's time went. */
+  readonly timing: StepTiming;
 }
 
 /** Examples in a shard: the leading dimension of its first array. */
@@ -132,7 +152,9 @@ export class DataParallelTrainer<P extends ReplicaTypes = ReplicaTypes> {
     const counts = shards.map(shardSize);
     const total = counts.reduce((a, b) => a + b, 0);
     const weights = counts.map((n) => n / total);
+    const start = performance.now();
     const replies = await Promise.all(shards.map((shard, i) => ask(this.replicas, i, 'gradients', shard)));
+    const averaging = performance.now();
     let averaged: Float32Array;
     let loss = 0;
     if (replies.length === 1) {
@@ -152,8 +174,16 @@ export class DataParallelTrainer<P extends ReplicaTypes = ReplicaTypes> {
       replies.map((r) => r.stats as StatsOf<P>),
       weights,
     );
-    await Promise.all(shards.map((_, i) => ask(this.replicas, i, 'apply', { grads: averaged, combined })));
-    return { loss, combined };
+    const averageMs = performance.now() - averaging;
+    const applyMs = await Promise.all(shards.map((_, i) => ask(this.replicas, i, 'apply', { grads: averaged, combined })));
+    const timing: StepTiming = {
+      totalMs: performance.now() - start,
+      computeMs: replies.map((r) => r.computeMs),
+      packMs: replies.map((r) => r.packMs),
+      averageMs,
+      applyMs,
+    };
+    return { loss, combined, timing };
   }
 
   /** State of replica 0 (all replicas are identical). */
