@@ -3,6 +3,7 @@ import { claim2, claim9, type RdCell } from '../src/suites/rd.js';
 import { claim1, claim3, type TdcResult } from '../src/suites/tdc.js';
 import { claim10, type TokenBridgeResult } from '../src/suites/tokenbridge.js';
 import { claim5 } from '../src/suites/k-sweep.js';
+import { claim6, type MSweepResult } from '../src/suites/m-sweep.js';
 import { claim7, type BetaResult } from '../src/suites/beta.js';
 import { claim8, gaussianDistortion, type CodebookCoverage, type SeedsResult } from '../src/suites/seeds.js';
 import { claim11, readControllerLog, summarizeController, type ControllerStep } from '../src/suites/controller.js';
@@ -91,6 +92,38 @@ describe('claim 9 (rd): best PSNR and SSIM', () => {
     const inConversion = claim9([withPosterior(22.75, 22.17), ...baselines]);
     expect(inConversion.reading).toContain('the posterior mean reaches 22.75 dB, 0.32 dB above fsq (22.43 dB); the conversion costs 1.04 dB (μ → sample 0.58 dB, sample → GQ 0.46 dB)');
     expect(claim9([cell('gq', 22, 0.8), ...others(21, 0.7)]).reading).toBeUndefined();
+  });
+});
+
+describe('claim 6 (m-sweep): larger m at 1 bit per dimension', () => {
+  const model = (dim: number, psnr: number, ssim: number, psnrMean: number, inBand: number): MSweepResult => ({
+    dim,
+    tokensPerPosition: 8 / dim,
+    codebookBits: dim,
+    bpp: 0.5,
+    images: 256,
+    psnr,
+    ssim,
+    psnrMean,
+    psnrSample: psnrMean - 0.2,
+    usage: 1,
+    perplexity: 2 ** dim,
+    bitsMean: dim,
+    inBand,
+    training: { runId: `m${dim}`, steps: 1300, trainSeconds: 1, stepsNow: 1300, finalLoss: 0 },
+  });
+  it('reproduces when PSNR rises with m, with no reading', () => {
+    const check = claim6([model(1, 20, 0.6, 21, 0.9), model(2, 21, 0.7, 22, 0.9), model(4, 22.05, 0.8, 23, 0.9)]);
+    expect(check.verdict).toBe('reproduces');
+    expect(check.reading).toBeUndefined();
+  });
+  it('reads a drop as the part in the posterior mean and the part in the conversion', () => {
+    const check = claim6([model(1, 20.06, 0.6694, 22.84, 0.938), model(4, 23.36, 0.6983, 23.94, 0.96), model(8, 22.92, 0.8174, 23.67, 0.817)]);
+    expect(check.verdict).toBe('does not reproduce');
+    // 23.36 − 22.92 = 0.44 dB: 23.94 − 23.67 = 0.27 in μ, 0.17 in the conversion (0.58 → 0.75).
+    expect(check.reading).toBe(
+      'One model per m: from m = 4 to m = 8 PSNR falls 0.44 dB: 0.27 dB of it in the posterior mean (μ 23.94 → 23.67 dB), 0.17 dB in the conversion (μ → GQ 0.58 → 0.75 dB); SSIM rises (0.698 → 0.817), and 81.7 % of m = 8\'s tokens are in band (96.0 % at m = 4).',
+    );
   });
 });
 

@@ -53,18 +53,7 @@ export async function mSweepSuite(ctx: BenchContext): Promise<SuiteOutput> {
       ],
     }),
   };
-  const first = results[0]!;
-  const last = results.at(-1)!;
-  const monotone = results.every((r, i) => i === 0 || r.psnr >= results[i - 1]!.psnr - 0.1);
-  const claims: ClaimCheck[] = [
-    {
-      claim: 6,
-      statement: 'At a fixed 1 bit per dimension, larger m gives better reconstruction',
-      criterion: 'PSNR(GQ) non-decreasing in m (0.1 dB slack) and PSNR(largest m) > PSNR(m = smallest)',
-      measured: results.map((r) => `m=${r.dim}: ${r.psnr.toFixed(2)} dB`).join(', '),
-      verdict: verdict(monotone && last.psnr > first.psnr, results.length > 1),
-    },
-  ];
+  const claims: ClaimCheck[] = [claim6(results)];
   return run.finish({
     tables: [table],
     plots: [{ file: 'm-sweep.svg', title: 'PSNR vs m' }],
@@ -73,4 +62,37 @@ export async function mSweepSuite(ctx: BenchContext): Promise<SuiteOutput> {
     results,
     notes: ['Each m is its own TDC model (T = log2 K = m bits per token of m dimensions): TDC groups the KL by the token layout.'],
   });
+}
+
+/**
+ * Where PSNR falls from one m to the next by more than the slack: the part already in the Gaussian
+ * VAE's posterior mean μ and the part in the conversion (μ → GQ), with SSIM's direction beside it.
+ */
+function dropReading(before: MSweepResult, after: MSweepResult): string {
+  const drop = before.psnr - after.psnr;
+  const inVae = before.psnrMean - after.psnrMean;
+  const inConversion = drop - inVae;
+  const ssim = after.ssim >= before.ssim ? 'rises' : 'falls';
+  return (
+    `from m = ${before.dim} to m = ${after.dim} PSNR falls ${drop.toFixed(2)} dB: ${inVae.toFixed(2)} dB of it in the posterior mean ` +
+    `(μ ${before.psnrMean.toFixed(2)} → ${after.psnrMean.toFixed(2)} dB), ${inConversion.toFixed(2)} dB in the conversion ` +
+    `(μ → GQ ${(before.psnrMean - before.psnr).toFixed(2)} → ${(after.psnrMean - after.psnr).toFixed(2)} dB); ` +
+    `SSIM ${ssim} (${before.ssim.toFixed(3)} → ${after.ssim.toFixed(3)}), and ${(after.inBand * 100).toFixed(1)} % of m = ${after.dim}'s tokens are in band (${(before.inBand * 100).toFixed(1)} % at m = ${before.dim})`
+  );
+}
+
+/** Claim 6 from one model per m (ascending m), with a reading of every drop where it does not hold. */
+export function claim6(results: readonly MSweepResult[]): ClaimCheck {
+  const first = results[0]!;
+  const last = results.at(-1)!;
+  const drops = results.flatMap((r, i) => (i > 0 && r.psnr < results[i - 1]!.psnr - 0.1 ? [dropReading(results[i - 1]!, r)] : []));
+  const holds = drops.length === 0 && last.psnr > first.psnr;
+  return {
+    claim: 6,
+    statement: 'At a fixed 1 bit per dimension, larger m gives better reconstruction',
+    criterion: 'PSNR(GQ) non-decreasing in m (0.1 dB slack) and PSNR(largest m) > PSNR(m = smallest)',
+    measured: results.map((r) => `m=${r.dim}: ${r.psnr.toFixed(2)} dB`).join(', '),
+    verdict: verdict(holds, results.length > 1),
+    ...(drops.length > 0 ? { reading: `One model per m: ${drops.join('; ')}.` } : {}),
+  };
 }
