@@ -2,6 +2,7 @@ import * as tf from '@tensorflow/tfjs-core';
 import type { Conv2DAttrs, FusedConv2DAttrs, TensorInfo } from '@tensorflow/tfjs-core';
 import { encodeModule, FunctionWriter, I32, Op, SimdOp, V128 } from '@gq/codebook/internal';
 import { batchedGemmFor, gemmCall, type BatchedGemmSimd, type GemmCall } from './batched-gemm-simd.js';
+import type { ConvGeometry } from './reference.js';
 import { backendMemory, release, zeroPad, type WasmBackendLike } from './wasm-ops.js';
 
 /**
@@ -89,21 +90,12 @@ function combine(w: FunctionWriter, target: number, a: number, b: number, op: nu
   w.get(a).get(b).simd(op).set(target);
 }
 
-/** The geometry fields `sameThreeByThree` reads (a subset of the training kernels' `ConvGeometry`). */
-export interface ThreeByThreeGeometry {
-  readonly filterHeight: number;
-  readonly filterWidth: number;
-  readonly strideHeight: number;
-  readonly strideWidth: number;
-  readonly dilationHeight: number;
-  readonly dilationWidth: number;
-  readonly padTop: number;
-  readonly padLeft: number;
-  readonly inHeight: number;
-  readonly inWidth: number;
-  readonly outHeight: number;
-  readonly outWidth: number;
-}
+/** The geometry fields `sameThreeByThree` reads. */
+export type ThreeByThreeGeometry = Pick<
+  ConvGeometry,
+  | 'filterHeight' | 'filterWidth' | 'strideHeight' | 'strideWidth' | 'dilationHeight' | 'dilationWidth'
+  | 'padTop' | 'padLeft' | 'inHeight' | 'inWidth' | 'outHeight' | 'outWidth'
+>;
 
 /**
  * Whether a convolution is Winograd's case: 3×3, stride 1, undilated, padded by 1 before and
@@ -411,10 +403,9 @@ function planFor(backend: WasmBackendLike, x: TensorInfo, outChannels: number): 
   return { gemm, shape, chunks, chunkTiles: perChunk * imageTiles };
 }
 
-/** Heap addresses `runPlan` hands to each chunk's work: the padded input's and the output's at the chunk, and the buffers'. */
-interface ChunkAt {
-  readonly chunk: Chunk;
-  /** Input transform of the chunk: V [16, chunk tiles, Ci]. */
+/** Heap addresses `runPlan` hands to the work (taken once: nothing allocates while it runs). */
+interface PlanAddresses {
+  /** One chunk's input transform V [16, chunk tiles, Ci], filled before each `chunk` call. */
   readonly v: number;
   readonly buffers: readonly number[];
   readonly scratch: number;
@@ -423,10 +414,9 @@ interface ChunkAt {
 }
 
 /**
- * Allocate x padded by 1, one chunk's input transform V [16, tiles, Ci], the buffers of `shapes`,
- * the GEMM's scratch and the result; run `before` once, then per image chunk fill V from the chunk's
- * images and run `work`, then `after`, each with the heap addresses (taken after every allocation,
- * since one may grow the heap); release everything but the result.
+ * Allocate x padded by 1, one chunk's input transform V, the buffers of `shapes`, the GEMM's
+ * scratch and the result; run `before` once, then per image chunk fill V from the chunk's images
+ * and run `chunk`, then `after`; release everything but the result.
  */
 function runPlan(
   backend: WasmBackendLike,
@@ -435,7 +425,7 @@ function runPlan(
   call: GemmCall,
   shapes: readonly number[][],
   resultShape: number[],
-  work: { before?(at: ChunkAt): void; chunk(at: ChunkAt): void; after?(at: ChunkAt): void },
+  work: { before?(at: PlanAddresses): void; chunk(chunk: Chunk, at: PlanAddresses): void; after?(at: PlanAddresses): void },
 ): TensorInfo {
   const { height, width, inChannels } = p.shape;
   const padded = zeroPad(backend, x, [[0, 0], [1, 1], [1, 1], [0, 0]]);
@@ -445,21 +435,17 @@ function runPlan(
   const result = backend.makeOutput(resultShape, 'float32');
   let done = false;
   try {
+    // Addresses are taken after every allocation, since one may grow the heap.
     const address = (info: TensorInfo): number => backend.typedArrayFromHeap(info).byteOffset;
+    const at: PlanAddresses = { v: address(v), buffers: buffers.map(address), scratch: scratch === undefined ? 0 : address(scratch), result: address(result) };
+    const paddedAt = address(padded);
     const paddedImageBytes = 4 * (height + 2) * (width + 2) * inChannels;
-    const at = (chunk: Chunk): ChunkAt => ({
-      chunk,
-      v: address(v),
-      buffers: buffers.map(address),
-      scratch: scratch === undefined ? 0 : address(scratch),
-      result: address(result),
-    });
-    work.before?.(at(p.chunks[0]!));
+    work.before?.(at);
     for (const chunk of p.chunks) {
-      chunk.transforms.input(address(padded) + chunk.first * paddedImageBytes, address(v));
-      work.chunk(at(chunk));
+      chunk.transforms.input(paddedAt + chunk.first * paddedImageBytes, at.v);
+      work.chunk(chunk, at);
     }
-    work.after?.(at(p.chunks[0]!));
+    work.after?.(at);
     done = true;
   } finally {
     release(backend, padded, v, ...buffers);
@@ -488,7 +474,7 @@ export function winogradConv3x3(backend: WasmBackendLike, x: TensorInfo, filter:
     before: ({ buffers: [u] }) => {
       transformFilter(backend.typedArrayFromHeap(filter) as Float32Array, inChannels, outChannels, heapFloats(backend, u!, 16 * inChannels * outChannels));
     },
-    chunk: ({ chunk, v, buffers: [u, m], result, scratch }) => {
+    chunk: (chunk, { v, buffers: [u, m], result, scratch }) => {
       // One product per tap: M's taps lie tapStride apart, which the batched call cannot write.
       const [vStep, mStep] = [tapStride(chunk.tiles, inChannels), tapStride(chunk.tiles, outChannels)];
       for (let e = 0; e < 16; e++) {
@@ -569,7 +555,7 @@ export function winogradFilterGradient(backend: WasmBackendLike, x: TensorInfo, 
   const dyImageBytes = 4 * height * width * outChannels;
   const products = 16 * inChannels * outChannels;
   return runPlan(backend, x, p, first, [[16 * tapStride(p.chunkTiles, outChannels) / 4], [16, inChannels, outChannels]], [3, 3, inChannels, outChannels], {
-    chunk: ({ chunk, v, buffers: [u, product], scratch }) => {
+    chunk: (chunk, { v, buffers: [u, product], scratch }) => {
       chunk.transforms.gradient(backend.typedArrayFromHeap(dy).byteOffset + chunk.first * dyImageBytes, u!);
       const call = chunk.first === 0 ? first : rest;
       call.run(v, u!, product!, 16, tapStride(chunk.tiles, inChannels), tapStride(chunk.tiles, outChannels), inChannels, outChannels, chunk.tiles, call.kBlock, call.nBlock, scratch);
