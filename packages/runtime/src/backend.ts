@@ -1,6 +1,8 @@
 import * as tf from '@tensorflow/tfjs-core';
 import type * as NodeModule from 'node:module';
 import { RuntimeError } from './errors.js';
+import { enableRelaxedSimd, relaxedSimdAvailable } from './kernels/relaxed-simd.js';
+import { importNodeOnly, isNode } from './node-only.js';
 
 /** Backends `useBackend` knows how to start. `'auto'` picks the fastest one that starts. */
 export type BackendName = 'wasm' | 'cpu' | 'webgpu' | 'tensorflow';
@@ -17,6 +19,12 @@ export interface UseBackendOptions {
    * backend starts (a bundler's asset URLs for a page). Default: next to the backend's JavaScript.
    */
   readonly wasmPaths?: string | Readonly<Record<string, string>>;
+  /**
+   * wasm: make relaxed SIMD available for the training kernels' fused multiply–add (default true):
+   * in Node 20 this sets V8's --experimental-wasm-relaxed-simd for the process (`enableRelaxedSimd`);
+   * Node 22 and current browsers have it already. `false` leaves V8's flags alone.
+   */
+  readonly relaxedSimd?: boolean;
   /** 'auto' only: candidates in order of preference (default `backendNames`: tensorflow, webgpu, wasm, cpu). */
   readonly prefer?: readonly BackendName[];
 }
@@ -34,19 +42,6 @@ export interface BackendInfo {
 }
 
 type Starter = (options: UseBackendOptions) => Promise<string>;
-
-function isNode(): boolean {
-  const proc = (globalThis as { process?: { versions?: { node?: string } } }).process;
-  return typeof proc?.versions?.node === 'string';
-}
-
-/**
- * Import a package that only Node can load and that may be absent (tfjs-node). The specifier is
- * computed so that bundlers leave it alone; everything a page may load is imported by literal name.
- */
-async function importNodeOnly(specifier: string): Promise<unknown> {
-  return import(/* @vite-ignore */ specifier);
-}
 
 interface GpuLike {
   requestAdapter(): Promise<unknown>;
@@ -83,8 +78,10 @@ const starters: Record<BackendName, Starter> = {
       wasm.setWasmPaths(typeof options.wasmPaths === 'string' ? options.wasmPaths : { ...options.wasmPaths });
     }
     if (options.wasmThreads !== undefined) wasm.setThreadsCount(options.wasmThreads);
-    if (isNode()) return 'XNNPACK, SIMD, single thread (Node)';
-    return options.wasmThreads !== undefined && options.wasmThreads > 1 ? `XNNPACK, SIMD, up to ${options.wasmThreads} threads` : 'XNNPACK, SIMD';
+    const relaxed = options.relaxedSimd === false ? relaxedSimdAvailable() : await enableRelaxedSimd();
+    const simd = relaxed ? 'SIMD and relaxed SIMD' : 'SIMD';
+    if (isNode()) return `XNNPACK, ${simd}, single thread (Node)`;
+    return options.wasmThreads !== undefined && options.wasmThreads > 1 ? `XNNPACK, ${simd}, up to ${options.wasmThreads} threads` : `XNNPACK, ${simd}`;
   },
   async webgpu() {
     const gpu = await provideNavigatorGpu();

@@ -1,4 +1,5 @@
 import * as tf from '@tensorflow/tfjs-core';
+import { isNode } from './node-only.js';
 
 /*
  * The Node build of tfjs-core (dist/tf-core.node.js) registers no gradient functions; they live in
@@ -24,11 +25,6 @@ export async function resolve(specifier, context, next) {
 
 const registrationsModule = '@tensorflow/tfjs-core/dist/register_all_gradients.js';
 let pending: Promise<void> | undefined;
-
-function isNode(): boolean {
-  const proc = (globalThis as { process?: { versions?: { node?: string } } }).process;
-  return typeof proc?.versions?.node === 'string';
-}
 
 /** True when tfjs can differentiate through the ops training needs. */
 export function hasGradients(): boolean {

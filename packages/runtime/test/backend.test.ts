@@ -1,6 +1,6 @@
 import { describe, expect, it } from 'vitest';
 import * as tf from '@tensorflow/tfjs-core';
-import { ensureGradients, hasGradients, RuntimeError, useBackend } from '@gq/runtime';
+import { ensureGradients, hasGradients, relaxedSimdAvailable, RuntimeError, useBackend } from '@gq/runtime';
 
 describe('useBackend', () => {
   it('starts cpu and wasm and reports which one runs', async () => {
@@ -11,6 +11,12 @@ describe('useBackend', () => {
     const sum = tf.sum(tf.tensor1d([1, 2, 3.5]));
     expect(await sum.data()).toEqual(new Float32Array([6.5]));
     sum.dispose();
+  });
+
+  it('wasm in Node makes relaxed SIMD available (Node 20 by V8 flag) and says so', async () => {
+    const info = await useBackend('wasm');
+    expect(relaxedSimdAvailable()).toBe(true);
+    expect(info.detail).toContain('relaxed SIMD');
   });
 
   it('rejects an unknown name with the valid choices', async () => {

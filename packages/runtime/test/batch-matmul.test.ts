@@ -13,6 +13,7 @@ import {
   type GemmFunction,
   type GemmTile,
 } from '../src/kernels/batched-gemm-simd.js';
+import { enableRelaxedSimd, relaxedMaddFuses, relaxedSimdAvailable } from '../src/kernels/relaxed-simd.js';
 import { normals, on, relativeError } from './helpers/numeric.js';
 
 /*
@@ -30,6 +31,13 @@ import { normals, on, relativeError } from './helpers/numeric.js';
  * batch stride gives errors of order 1.
  */
 const tolerance = 1e-5;
+
+/** The arithmetics this engine can compile: separate multiply and add, and fused where relaxed SIMD validates. */
+const arithmetics = (): boolean[] => (relaxedSimdAvailable() ? [false, true] : [false]);
+
+/** Whether relaxed SIMD is available (Node 20 needs the flag `enableRelaxedSimd` sets) and fuses here. */
+const fusedHere = (await enableRelaxedSimd()) && relaxedMaddFuses();
+
 
 type Backend = 'cpu' | 'wasm';
 
@@ -386,8 +394,8 @@ describe('batched BatchMatMul on wasm matches a float64 oracle', () => {
     const scratch = tf.zeros([scratchBytes({ rows: 6, vectors: 3 }, k, n, 0, 0) / 4]);
     const at = (t: tf.Tensor): number => backend.typedArrayFromHeap(t).byteOffset;
     try {
-      for (const tile of tiles) {
-        const gemm = compileBatchedGemm(memory, tile);
+      for (const [tile, fusedMultiplyAdd] of tiles.flatMap((t) => arithmetics().map((f) => [t, f] as const))) {
+        const gemm = compileBatchedGemm(memory, { tile, fusedMultiplyAdd });
         for (const name of functionNames) {
           const A = name.startsWith('gemmTransposedA') ? leftT : left;
           // No blocks; K blocks of 4 (9 = 4 + 4 + 1) with column blocks of 8 (23 = 8 + 8 + 7).
@@ -397,7 +405,7 @@ describe('batched BatchMatMul on wasm matches a float64 oracle', () => {
           ]) {
             backend.typedArrayFromHeap(out).fill(Number.NaN);
             gemm[name](at(A), at(right), at(out), batch, 4 * m * k, 0, m, n, k, kBlock, nBlock, at(scratch));
-            expect(relativeError(backend.typedArrayFromHeap(out), expected), `${tile.rows}×${4 * tile.vectors} ${name} ${kBlock}/${nBlock}`).toBeLessThanOrEqual(tolerance);
+            expect(relativeError(backend.typedArrayFromHeap(out), expected), `${tile.rows}×${4 * tile.vectors} ${fusedMultiplyAdd ? 'fused' : 'separate'} ${name} ${kBlock}/${nBlock}`).toBeLessThanOrEqual(tolerance);
           }
         }
       }
@@ -406,9 +414,9 @@ describe('batched BatchMatMul on wasm matches a float64 oracle', () => {
     }
   });
 
-  it('each emitted function on every M, N, K in {1, 3, 5, 7, 33, 64}, small blocks, within its scratch', async () => {
+  it.each([false, true])('each emitted function on every M, N, K in {1, 3, 5, 7, 33, 64}, small blocks, within its scratch (fused multiply–add: %s)', async (fusedMultiplyAdd) => {
     await tf.setBackend('wasm');
-    const gemm = compileBatchedGemm(backendMemory(tf.backend() as never)!);
+    const gemm = compileBatchedGemm(backendMemory(tf.backend() as never)!, { fusedMultiplyAdd });
     const worst = await directSweep(gemm, dims, dims, dims, [
       [0, 0],
       [3, 8],
@@ -417,11 +425,53 @@ describe('batched BatchMatMul on wasm matches a float64 oracle', () => {
     for (const [name, error] of Object.entries(worst)) expect(error, name).toBeLessThanOrEqual(tolerance);
   });
 
-  it('each emitted function with K = 2100, across the real K block (256) and B packing', async () => {
+  it.each([false, true])('each emitted function with K = 2100, across the real K block (256) and B packing (fused multiply–add: %s)', async (fusedMultiplyAdd) => {
     await tf.setBackend('wasm');
-    const gemm = compileBatchedGemm(backendMemory(tf.backend() as never)!);
+    const gemm = compileBatchedGemm(backendMemory(tf.backend() as never)!, { fusedMultiplyAdd });
     const worst = await directSweep(gemm, [7], [33, 520], [2100], [[gemmBlocks.kBlock, gemmBlocks.nBlock]]);
     for (const [name, error] of Object.entries(worst)) expect(error, name).toBeLessThanOrEqual(tolerance);
+  });
+
+  // Fused where this CPU rounds relaxed_madd once (x64 with FMA, arm64); elsewhere the separate case covers it.
+  it.each(fusedHere ? [false, true] : [false])('sums every output over k in ascending order, each step rounded as its arithmetic says (fused multiply–add: %s)', async (fusedMultiplyAdd) => {
+    // Exact, not within a tolerance: with separate instructions each step is fround(acc + fround(a·b));
+    // fused, fround(acc + a·b) with a·b exact (two float32 significands fit a float64 one). The
+    // float64 sum before the last rounding could round twice only at an exact float32 midpoint,
+    // which these random operands do not hit. K blocks of 4 and packing cross every boundary.
+    await tf.setBackend('wasm');
+    const backend = tf.backend() as unknown as { typedArrayFromHeap(t: tf.Tensor): Float32Array };
+    const at = (t: tf.Tensor): number => backend.typedArrayFromHeap(t).byteOffset;
+    const gemm = compileBatchedGemm(backendMemory(tf.backend() as never)!, { fusedMultiplyAdd });
+    const [m, k, n] = [9, 37, 20];
+    const a = normals(950, m * k);
+    const b = normals(951, k * n);
+    const expected = new Float32Array(m * n);
+    for (let i = 0; i < m; i++) {
+      for (let j = 0; j < n; j++) {
+        let acc = 0;
+        for (let q = 0; q < k; q++) {
+          const product = a[i * k + q]! * b[q * n + j]!;
+          acc = Math.fround(acc + (fusedMultiplyAdd ? product : Math.fround(product)));
+        }
+        expected[i * n + j] = acc;
+      }
+    }
+    const left = tf.tensor2d(a, [m, k]);
+    const leftT = tf.tensor2d(transposed(a, 1, m, k), [k, m]);
+    const right = tf.tensor2d(b, [k, n]);
+    const out = tf.zeros([m, n]);
+    const scratch = tf.zeros([scratchBytes({ rows: 4, vectors: 2 }, k, n, 4, 8) / 4]);
+    try {
+      for (const name of functionNames) {
+        gemm[name](at(name.startsWith('gemmTransposedA') ? leftT : left), at(right), at(out), 1, 0, 0, m, n, k, 4, 8, at(scratch));
+        const values = backend.typedArrayFromHeap(out);
+        // Columns 16–19 are one vector tile; none falls to the scalar tail (N is a multiple of 4).
+        const mismatches = [...values].filter((v, i) => v !== expected[i]).length;
+        expect(mismatches, name).toBe(0);
+      }
+    } finally {
+      tf.dispose([left, leftT, right, out, scratch]);
+    }
   });
 
   it('explains inner dimensions that do not match', async () => {

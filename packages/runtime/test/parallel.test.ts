@@ -2,6 +2,7 @@ import { afterAll, describe, expect, expectTypeOf, it } from 'vitest';
 import { DataParallelTrainer, type Shard, type StepTiming } from '@gq/runtime/parallel';
 import { seededNormal } from '@gq/test-utils';
 import type { LinearTypes, SumStats } from './replicas/linear.js';
+import { firstNonFinite } from '../src/parallel/host.js';
 
 const replicaModule = new URL('./replicas/linear.ts', import.meta.url);
 const inputs = 8;
@@ -152,5 +153,24 @@ describe('DataParallelTrainer', () => {
     const untyped = trainer as unknown as DataParallelTrainer;
     expect(await untyped.call('echo', { a: [1, 2] })).toEqual({ a: [1, 2] });
     await expect(untyped.call('nothing')).rejects.toThrow(/data-parallel worker 0: unknown method nothing/);
+  });
+});
+
+describe('firstNonFinite (the replicas’ gradient check)', () => {
+  it('finds the first NaN or ±Infinity wherever it lies, and passes every finite value', () => {
+    const normal = seededNormal(11);
+    const extremes = [0, -0, 3.4028234663852886e38, -3.4028234663852886e38, 1.401298464324817e-45];
+    const values = Float32Array.from({ length: 4099 }, (_, i) => (i < extremes.length ? extremes[i]! : normal()));
+    expect(firstNonFinite(values)).toBe(-1);
+    for (const [bad, at] of [
+      [Number.NaN, 0],
+      [Number.POSITIVE_INFINITY, 4098],
+      [Number.NEGATIVE_INFINITY, 1234],
+    ] as const) {
+      const copy = values.slice();
+      copy[at] = bad;
+      copy[4000] = Number.NaN; // a later one must not be the answer
+      expect(firstNonFinite(copy), `${bad} at ${at}`).toBe(Math.min(at, 4000));
+    }
   });
 });

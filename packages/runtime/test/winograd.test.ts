@@ -2,7 +2,7 @@ import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import * as tf from '@tensorflow/tfjs-core';
 import { ensureGradients, registerTrainingKernels, unregisterTrainingKernels, useBackend } from '@gq/runtime';
 import { trainingKernelStatus } from '@gq/runtime/internal';
-import { transformFilter, winogradApplies, winogradTuning, winogradConv3x3, winogradFilterGradient } from '../src/kernels/winograd.js';
+import { filterTransformsFor, winogradAlgorithmFor, winogradAlgorithms, winogradApplies, winogradTuning, winogradConv3x3, winogradFilterGradient } from '../src/kernels/winograd.js';
 import type { WasmBackendLike } from '../src/kernels/wasm-ops.js';
 import { normals, on, relativeError } from './helpers/numeric.js';
 
@@ -46,10 +46,11 @@ function convOracle(x: Float32Array, w: Float32Array, bias: Float32Array | undef
 }
 
 /*
- * Tolerance: each output sums 9·Ci float32 products of N(0, 1) values (|y| up to ~100 here). The
- * transforms only add, subtract and halve, so the error is float32 rounding of sums of that size,
- * ≲ 1e-6 of the largest |y| (measured ≤ 2e-6); a wrong tap, tile edge or channel gives errors of
- * order 1e-2 or more of it.
+ * Tolerance: each output sums 9·Ci float32 products of N(0, 1) values (|y| up to ~100 here).
+ * F(2×2, 3×3)'s transforms only add, subtract and halve, so the error is float32 rounding of sums
+ * of that size, ≲ 1e-6 of the largest |y| (measured ≤ 5e-7); F(4×4, 3×3)'s factors amplify the
+ * rounding about fivefold (measured ≤ 2.4e-6 here, 2.0e-6 in a float32 simulation at 64 channels). A wrong tap,
+ * tile edge or channel gives errors of order 1e-2 or more of it.
  */
 const tolerance = 1e-5;
 
@@ -65,12 +66,25 @@ afterAll(() => {
   unregisterTrainingKernels();
 });
 
-describe('Winograd F(2×2, 3×3) convolution on wasm', () => {
+describe.each([2, 4] as const)('Winograd convolution on wasm, output tiles of %i preferred', (outputTile) => {
+  let saved: typeof winogradTuning.outputTile;
+  beforeAll(() => {
+    saved = winogradTuning.outputTile;
+    winogradTuning.outputTile = outputTile;
+  });
+  afterAll(() => {
+    winogradTuning.outputTile = saved;
+  });
+
   const cases = [
     { shape: [4, 8, 8, 32], co: 36 },
     { shape: [2, 16, 12, 40], co: 32 },
     { shape: [1, 32, 32, 32], co: 64 },
     { shape: [2, 32, 32, 16], co: 16 },
+    // Sides that are not multiples of 4: F(2×2, 3×3) whatever the preference.
+    { shape: [8, 6, 10, 16], co: 20 },
+    // One tile per image with F(4×4): it lies on all four edges.
+    { shape: [32, 4, 4, 16], co: 16 },
   ];
   for (const { shape, co } of cases) {
     it(`fused conv2d + bias, x [${shape.join(',')}] → ${co} channels, matches a float64 oracle`, async () => {
@@ -146,11 +160,13 @@ describe('Winograd F(2×2, 3×3) convolution on wasm', () => {
     const w = normals(16, 9 * ci * co);
     const bias = normals(17, co);
     const dy = normals(18, batch * side * side * co);
-    // Two images' transformed tiles: 16 taps · 16 tiles · (Ci + Co) floats each.
-    const twoImages = 2 * 64 * (side / 2) ** 2 * (ci + co);
+    // Two images' transformed tiles: n² taps · (side / m)² tiles · (Ci + Co) floats each.
+    const { m, n } = winogradAlgorithmFor(side, side);
+    expect(m).toBe(outputTile);
+    const twoImages = 2 * 4 * n * n * (side / m) ** 2 * (ci + co);
     const run = (chunkBytes: number, tapSkewBytes: number) =>
       on('wasm', () => {
-        const saved = { ...winogradTuning };
+        const before = { ...winogradTuning };
         Object.assign(winogradTuning, { chunkBytes, tapSkewBytes });
         try {
           const backend = tf.backend() as unknown as WasmBackendLike;
@@ -159,7 +175,7 @@ describe('Winograd F(2×2, 3×3) convolution on wasm', () => {
           const dw = winogradFilterGradient(backend, xt, tf.tensor4d(dy, [batch, side, side, co]))!;
           return [tf.engine().makeTensorFromTensorInfo(y), tf.engine().makeTensorFromTensorInfo(dw)];
         } finally {
-          Object.assign(winogradTuning, saved);
+          Object.assign(winogradTuning, before);
         }
       });
     const [yChunks, dwChunks] = await run(twoImages, 64);
@@ -218,14 +234,46 @@ describe('Winograd F(2×2, 3×3) convolution on wasm', () => {
     tf.dispose([x, w, bias]);
   });
 
-  it('transforms a filter as G g Gᵀ: a centre tap gives the outer product of G\'s middle column', () => {
-    // g = δ at (1, 1): G g Gᵀ = c cᵀ with c = G's column 1 = (0, ½, −½, 0).
-    const g = new Float64Array(9);
-    g[4] = 1;
-    const u = new Float64Array(16);
-    transformFilter(g, 1, 1, u);
-    const c = [0, 0.5, -0.5, 0];
-    // (+ 0 turns −0 into 0: the law is about values.)
-    expect(Array.from(u, (v) => v + 0)).toEqual(c.flatMap((a) => c.map((b) => a * b + 0)));
+  it('transforms filters as G g Gᵀ and weight gradients as Gᵀ W̃ G, each value rounded once from float64', () => {
+    const alg = winogradAlgorithms[outputTile];
+    const { n, filterMatrix: G } = alg;
+    const memory = new WebAssembly.Memory({ initial: 1 });
+    const transforms = filterTransformsFor(memory, alg)!;
+    const heap = new Float32Array(memory.buffer);
+    const pairs = 6;
+    // Pair 0 is δ at the centre tap: G g Gᵀ = c cᵀ with c = G's column 1, exactly (one product each).
+    const g = normals(30, 9 * pairs);
+    for (let tap = 0; tap < 9; tap++) g[tap * pairs] = tap === 4 ? 1 : 0;
+    heap.set(g, 0);
+    const uAt = 9 * pairs;
+    transforms.forward(0, 4 * uAt, pairs);
+    const u = heap.slice(uAt, uAt + n * n * pairs);
+    const c = G.map((row) => row[1]!);
+    expect(Array.from({ length: n * n }, (_, e) => u[e * pairs]! + 0)).toEqual(c.flatMap((a) => c.map((b) => Math.fround(a * b) + 0)));
+    // Every pair against the float64 oracle, within half a float32 unit of its value (plus float64 noise).
+    const within = (actual: number, expected: number): boolean => Math.abs(actual - expected) <= Math.abs(expected) * 2 ** -24 * 1.0001 + 1e-30;
+    for (let k = 0; k < pairs; k++) {
+      for (let r = 0; r < n; r++) {
+        for (let q = 0; q < n; q++) {
+          let expected = 0;
+          for (let a = 0; a < 3; a++) for (let b = 0; b < 3; b++) expected += G[r]![a]! * g[(3 * a + b) * pairs + k]! * G[q]![b]!;
+          expect(within(u[(n * r + q) * pairs + k]!, expected), `U[${r}][${q}] of pair ${k}`).toBe(true);
+        }
+      }
+    }
+    // Backward: W̃ [n², pairs] → dW [3, 3, pairs] = Gᵀ W̃ G.
+    const product = normals(31, n * n * pairs);
+    heap.set(product, 0);
+    const dwAt = n * n * pairs;
+    transforms.backward(0, 4 * dwAt, pairs);
+    for (let k = 0; k < pairs; k++) {
+      for (let a = 0; a < 3; a++) {
+        for (let b = 0; b < 3; b++) {
+          let expected = 0;
+          for (let r = 0; r < n; r++) for (let q = 0; q < n; q++) expected += G[r]![a]! * product[(n * r + q) * pairs + k]! * G[q]![b]!;
+          expect(within(heap[dwAt + (3 * a + b) * pairs + k]!, expected), `dW[${a}][${b}] of pair ${k}`).toBe(true);
+        }
+      }
+    }
   });
 });

@@ -11,11 +11,13 @@ export interface EngineBenchOptions {
   readonly fused: boolean;
   /** Whether, with them, 3×3 convolutions run by Winograd (default true). */
   readonly winograd?: boolean;
+  /** Whether the matrix products multiply–add fused (default true). */
+  readonly fusedMultiplyAdd?: boolean;
 }
 
 /** A worker's wasm backend with or without the fused layer kernels and Winograd (the worker already registered the rest). */
-export function selectKernels(options: Pick<EngineBenchOptions, 'fused' | 'winograd'>): void {
-  if (tf.getBackend() === 'wasm') registerTrainingKernels({ fused: options.fused, winograd: options.winograd ?? true });
+export function selectKernels(options: Pick<EngineBenchOptions, 'fused' | 'winograd' | 'fusedMultiplyAdd'>): void {
+  if (tf.getBackend() === 'wasm') registerTrainingKernels({ fused: options.fused, winograd: options.winograd ?? true, fusedMultiplyAdd: options.fusedMultiplyAdd ?? true });
 }
 
 /** The engine bench's model as a data-parallel replica: gradients of the bench loss on the shard, Adam on the average. */

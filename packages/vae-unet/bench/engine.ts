@@ -11,7 +11,7 @@
  * best rate measured in the same run. On a shared machine only ratios within one run mean much.
  */
 import * as tf from '@tensorflow/tfjs-core';
-import { createAdam, ensureGradients, registerTrainingKernels, useBackend } from '@gq/runtime';
+import { createAdam, ensureGradients, gemmFusesMultiplyAdd, registerTrainingKernels, useBackend } from '@gq/runtime';
 import { convolutionShare, profileKernels, type KernelTiming } from '@gq/runtime/internal';
 import { DataParallelTrainer, WorkerPool, type StepTiming } from '@gq/runtime/parallel';
 import { benchModels, createBenchModel, type BenchModel, type BenchModelName } from './engine-model.js';
@@ -29,9 +29,10 @@ const steps = Number(option('steps', '5'));
 const workers = Number(option('workers', '2'));
 const models = option('models', benchModels.join(',')).split(',') as BenchModelName[];
 const variants = [
-  { label: 'fused', fused: true, winograd: true },
-  { label: 'direct', fused: true, winograd: false },
-  { label: 'composed', fused: false, winograd: false },
+  { label: 'fused', fused: true, winograd: true, fusedMultiplyAdd: true },
+  { label: 'separate', fused: true, winograd: true, fusedMultiplyAdd: false },
+  { label: 'direct', fused: true, winograd: false, fusedMultiplyAdd: true },
+  { label: 'composed', fused: false, winograd: false, fusedMultiplyAdd: false },
 ] as const;
 type Variant = (typeof variants)[number]['label'];
 
@@ -97,8 +98,8 @@ async function encodeDecode(model: BenchModel, x: tf.Tensor4D, latent: tf.Tensor
 
 /** Switch this thread's wasm backend between the variants. */
 function use(variant: Variant): void {
-  const { fused, winograd } = variants.find((v) => v.label === variant)!;
-  registerTrainingKernels({ fused, winograd });
+  const { fused, winograd, fusedMultiplyAdd } = variants.find((v) => v.label === variant)!;
+  registerTrainingKernels({ fused, winograd, fusedMultiplyAdd });
 }
 
 function withKernels(variant: Variant, run: () => Promise<unknown>): () => Promise<unknown> {
@@ -280,7 +281,7 @@ async function twoWorkers(name: BenchModelName, rows: Row[], breakdowns: WorkerB
   const shards = Array.from({ length: workers }, (_, w) => ({
     images: { shape: [per, side, side, 3], data: data.slice(w * per * side * side * 3, (w + 1) * per * side * side * 3) },
   }));
-  const options = (v: (typeof variants)[number]): EngineBenchOptions => ({ model: name, seed: 1, fused: v.fused, winograd: v.winograd });
+  const options = (v: (typeof variants)[number]): EngineBenchOptions => ({ model: name, seed: 1, fused: v.fused, winograd: v.winograd, fusedMultiplyAdd: v.fusedMultiplyAdd });
   const trainers = perVariant(() => undefined as DataParallelTrainer | undefined);
   try {
     for (const v of variants) {
@@ -376,10 +377,12 @@ async function main(): Promise<void> {
   registerTrainingKernels();
   console.log(
     `wasm backend, batch ${batch}, ${side}×${side} RGB, medians of ${steps} interleaved runs after one warm-up each. ` +
-      "'fused' = this engine; 'direct' = the same with registerTrainingKernels({ winograd: false }) (every convolution on wasm's direct kernel); " +
+      "'fused' = this engine; 'separate' = the same with registerTrainingKernels({ fusedMultiplyAdd: false }) (the products multiply, then add); " +
+      "'direct' = the engine with registerTrainingKernels({ winograd: false }) (every convolution on wasm's direct kernel); " +
       "'composed' = registerTrainingKernels({ fused: false }) (layers as tfjs op chains, wasm's own matrix products, sums and convolutions) and tfjs's own Adam. " +
       'Shared machine: compare the two columns of one run; absolute numbers need a quiet machine.\n',
   );
+  console.log(`Matrix products multiply–add ${gemmFusesMultiplyAdd() ? 'fused (relaxed SIMD)' : 'separately (no relaxed SIMD here)'}.\n`);
   const rows: Row[] = [];
   const profiles: StepProfile[] = [];
   const flops = new Map<BenchModelName, WorkFlops>();
@@ -395,13 +398,13 @@ async function main(): Promise<void> {
     await oneThread(name, rows, profiles, flops);
     if (workers > 1) await twoWorkers(name, rows, breakdowns);
   }
-  console.log('| model | work | fused | direct | composed | direct / fused | composed / fused |');
-  console.log('|---|---|---:|---:|---:|---:|---:|');
+  console.log('| model | work | fused | separate | direct | composed | separate / fused | direct / fused | composed / fused |');
+  console.log('|---|---|---:|---:|---:|---:|---:|---:|---:|');
   for (const row of rows) {
     const values = row.values;
     console.log(
-      `| ${row.model} | ${row.work} | ${formatValue(row, values.fused)} | ${formatValue(row, values.direct)} | ${formatValue(row, values.composed)} | ` +
-        `${(values.direct / values.fused).toFixed(2)}× | ${(values.composed / values.fused).toFixed(2)}× |`,
+      `| ${row.model} | ${row.work} | ${formatValue(row, values.fused)} | ${formatValue(row, values.separate)} | ${formatValue(row, values.direct)} | ${formatValue(row, values.composed)} | ` +
+        `${(values.separate / values.fused).toFixed(2)}× | ${(values.direct / values.fused).toFixed(2)}× | ${(values.composed / values.fused).toFixed(2)}× |`,
     );
   }
   const best = bestRate(reference, profiles);

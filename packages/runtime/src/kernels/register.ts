@@ -37,6 +37,7 @@ import {
 } from './conv-backprop.js';
 import { unsortedSegmentSum } from './unsorted-segment-sum.js';
 import { batchMatMul, fusedMatMul, type FusedMatMulInputs } from './batch-mat-mul.js';
+import { gemmArithmetic } from './batched-gemm-simd.js';
 import { geluBackward, geluForward } from './gelu.js';
 import { normBackward, normForward, upsampleNearest2x, upsampleNearest2xGrad } from './norm.js';
 import { sumLeadingAxes } from './sum.js';
@@ -95,6 +96,14 @@ export interface RegisterTrainingKernelsOptions {
    * and weight gradient direct: the same results within float32 rounding, slower.
    */
   readonly winograd?: boolean;
+  /**
+   * Multiply–add in the engine's matrix products (the Winograd convolutions', the linear layers',
+   * attention's) with relaxed SIMD's f32x4.relaxed_madd where this engine validates it (default
+   * true): one fused instruction, rounded once, on CPUs with FMA, 1.1–1.2× as fast a UNet step.
+   * `useBackend('wasm')` makes relaxed SIMD available in Node 20 (`enableRelaxedSimd`). `false`
+   * multiplies then adds: the same sums in the same order, each step rounded twice.
+   */
+  readonly fusedMultiplyAdd?: boolean;
 }
 
 export interface TrainingKernelState {
@@ -338,6 +347,7 @@ export function registerTrainingKernels(options: RegisterTrainingKernelsOptions 
   }
   const skipped: readonly TrainingKernelName[] = options.fused === false ? layerKernelNames : options.winograd === false ? winogradKernelNames : [];
   winogradGradients = options.fused !== false && options.winograd !== false;
+  gemmArithmetic.fusedMultiplyAdd = options.fusedMultiplyAdd !== false;
   unregister(skipped);
   for (const name of trainingKernelNames) {
     if (isOurs(name) || skipped.includes(name)) continue;

@@ -3,29 +3,117 @@ import type { Conv2DAttrs, FusedConv2DAttrs, TensorInfo } from '@tensorflow/tfjs
 import { encodeModule, FunctionWriter, I32, Op, SimdOp, V128 } from '@gq/codebook/internal';
 import { batchedGemmFor, gemmCall, type BatchedGemmSimd, type GemmCall } from './batched-gemm-simd.js';
 import type { ConvGeometry } from './reference.js';
-import { backendMemory, release, zeroPad, type WasmBackendLike } from './wasm-ops.js';
+import { backendMemory, release, type WasmBackendLike } from './wasm-ops.js';
 
 /**
- * A 3×3, stride-1, 'same' (pad 1) NHWC convolution by Winograd's minimal filtering F(2×2, 3×3)
- * (Lavin & Gray): every 2×2 block of outputs is A^T [(G g G^T) ⊙ (B^T d B)] A, with d the 4×4 input
- * patch under it and g the 3×3 filter, so the product over input channels takes 16 multiplies per
- * 4 outputs where the direct form takes 36. The channel sums become 16 independent matrix products
- * V[e]·U[e] ([tiles, Ci]·[Ci, Co]) on the SIMD GEMM, between two passes that are additions only:
- * the input transform (V = B^T d B per tile and channel) and the output transform (A^T M A, plus
- * the bias), both emitted as 128-bit SIMD WebAssembly over four channels at a time.
+ * A 3×3, stride-1, 'same' (pad 1) NHWC convolution by Winograd's minimal filtering F(m×m, 3×3)
+ * (Lavin & Gray): every m×m block of outputs is Aᵀ [(G g Gᵀ) ⊙ (Bᵀ d B)] A, with d the
+ * (m + 2)×(m + 2) input patch under it and g the 3×3 filter, so the product over input channels
+ * takes (m + 2)² multiplies per m² outputs where the direct form takes 9·m²: F(2×2, 3×3) 16 per 4
+ * outputs, F(4×4, 3×3) 36 per 16 (`winogradAlgorithms`). The channel sums become (m + 2)²
+ * independent matrix products V[e]·U[e] ([tiles, Ci]·[Ci, Co]) on the SIMD GEMM, between two passes
+ * that only add and multiply by small constants: the input transform (V = Bᵀ d B per tile and
+ * channel) and the output transform (Aᵀ M A, plus the bias), both emitted as 128-bit SIMD
+ * WebAssembly over four channels at a time.
  *
  * Why, and where: XNNPACK runs these convolutions at 21–31 GFLOP/s on one x64 thread. Measured at
  * batch 32, one thread, against the direct kernels: the forward 1.68× (32 channels at 32×32) to
  * 1.99× (64 at 16×16) as fast; with 16 channels at 32×32 the forward, input and weight gradients
  * 1.20×, 1.17× and 1.32× (at batch 8: 0.91×, 0.95×, 1.40×), and a whole tiny32 UNet step with
  * these layers included (`minChannels` 16) 5–7 % faster than with them left direct (32). Those
- * figures predate the layout of `winogradTuning`, which made each layer 1.1–2.2× faster again.
- * Layers with fewer channels (the 3-channel image convolutions) stay direct.
+ * figures predate the layout of `winogradTuning`, which made each layer 1.1–2.2× faster again,
+ * and F(4×4, 3×3) (see `winogradTuning.outputTile`). Layers with fewer channels (the 3-channel
+ * image convolutions) stay direct.
  *
- * Numerics: the transforms add and subtract (and halve, for G) exact float32 values, so the result
- * differs from a direct convolution only in rounding, within a few units in the last place of the
- * largest partial sums (the tests bound it against a float64 oracle).
+ * Numerics: F(2×2, 3×3)'s transforms add and subtract (and halve, for G) exact float32 values, so
+ * its result differs from a direct convolution only in rounding, within a few units in the last
+ * place of the largest partial sums. F(4×4, 3×3)'s transforms multiply by integers up to 5 (Bᵀ),
+ * powers of two (Aᵀ) and fifteenths and sixths (G, computed in float64, rounded once), which
+ * amplifies rounding: in a float32 simulation of a 64-channel layer its worst error was 2.0e-6 of
+ * the largest output against F(2×2)'s 3.3e-7 and a direct float32 sum's 4.5e-7. The tests bound
+ * both against a float64 oracle.
  */
+
+/** One algorithm F(m×m, 3×3): output tiles of m×m from input tiles of (m + 2)×(m + 2), (m + 2)² taps. */
+export interface WinogradAlgorithm {
+  /** Output tile side. */
+  readonly m: 2 | 4;
+  /** Input tile side, m + 2; n² taps. */
+  readonly n: number;
+  /** Bᵀ, n × n: V = Bᵀ d B (small integers, exact in float32). */
+  readonly inputMatrix: readonly (readonly number[])[];
+  /** G, n × 3: U = G g Gᵀ (applied in float64). */
+  readonly filterMatrix: readonly (readonly number[])[];
+  /** Aᵀ, m × n: y = Aᵀ M A (small integers). */
+  readonly outputMatrix: readonly (readonly number[])[];
+}
+
+/**
+ * F(2×2, 3×3) with interpolation points 0, ±1 and ∞, as Lavin & Gray give it; F(4×4, 3×3) with
+ * points 0, ±1, 2, −½ and ∞ (the Toom–Cook construction: Aᵀ's columns are the points' powers, G's
+ * rows too, Bᵀ the inverse transposed Vandermonde matrix, rows of Bᵀ and G scaled reciprocally so
+ * that Bᵀ holds small integers). In a float32 simulation of a 64-channel layer (8×8, six seeds) these
+ * points gave a worst relative error of 2.0e-6 (mean 1.0e-6), Lavin & Gray's 0, ±1, ±2 4.9e-6 (3.3e-6),
+ * 0, ±1, ±½ 7.9e-6; every entry of Bᵀ and Aᵀ is exact in float32, as are its products by them up
+ * to rounding.
+ */
+export const winogradAlgorithms: Readonly<Record<2 | 4, WinogradAlgorithm>> = {
+  2: {
+    m: 2,
+    n: 4,
+    inputMatrix: [
+      [1, 0, -1, 0],
+      [0, 1, 1, 0],
+      [0, -1, 1, 0],
+      [0, 1, 0, -1],
+    ],
+    filterMatrix: [
+      [1, 0, 0],
+      [0.5, 0.5, 0.5],
+      [0.5, -0.5, 0.5],
+      [0, 0, 1],
+    ],
+    outputMatrix: [
+      [1, 1, 1, 0],
+      [0, 1, -1, -1],
+    ],
+  },
+  4: {
+    m: 4,
+    n: 6,
+    inputMatrix: [
+      [2, 3, -4, -3, 2, 0],
+      [0, 2, 5, 1, -2, 0],
+      [0, 2, 1, -5, 2, 0],
+      [0, -1, -2, 1, 2, 0],
+      [0, -2, 1, 2, -1, 0],
+      [0, 2, 3, -4, -3, 2],
+    ],
+    filterMatrix: [
+      [1 / 2, 0, 0],
+      [1 / 6, 1 / 6, 1 / 6],
+      [1 / 6, -1 / 6, 1 / 6],
+      [1 / 30, 1 / 15, 2 / 15],
+      [16 / 15, -8 / 15, 4 / 15],
+      [0, 0, 1 / 2],
+    ],
+    outputMatrix: [
+      [1, 1, 1, 1, 1, 0],
+      [0, 1, -1, 2, -0.5, 0],
+      [0, 1, 1, 4, 0.25, 0],
+      [0, 1, -1, 8, -0.125, 1],
+    ],
+  },
+};
+
+/**
+ * The algorithm for an H × W output: F(`winogradTuning.outputTile`) where H and W are multiples of
+ * its tile, else F(2×2, 3×3).
+ */
+export function winogradAlgorithmFor(height: number, width: number): WinogradAlgorithm {
+  const m = winogradTuning.outputTile;
+  return height % m === 0 && width % m === 0 ? winogradAlgorithms[m] : winogradAlgorithms[2];
+}
 
 /** Fewest input and output channels a layer needs to run here (see the module comment); both must be multiples of 4. */
 export const minChannels = 16;
@@ -58,14 +146,14 @@ export function winogradApplies(xShape: readonly number[], filterShape: readonly
   );
 }
 
-/** The two transform functions of one shape (byte addresses into the backend heap). */
+/** The transform functions of one shape and algorithm (byte addresses into the backend heap). */
 interface Transforms {
-  /** padded x [B, H+2, W+2, Ci] → V [16, tiles, Ci]. */
+  /** x [B, H, W, Ci] → V [n², tiles, Ci] (the zero padding read as zeros, never stored). */
   readonly input: (xp: number, v: number) => void;
-  /** M [16, tiles, Co] (+ bias [Co]) → y [B, H, W, Co]. */
+  /** M [n², tiles, Co] (+ bias [Co]) → y [B, H, W, Co]. */
   readonly output: (m: number, y: number, bias: number) => void;
   readonly outputNoBias: (m: number, y: number, bias: number) => void;
-  /** dy [B, H, W, Co] → Ũ [16, tiles, Co] (the filter gradient's transform of each 2×2 block). */
+  /** dy [B, H, W, Co] → Ũ [n², tiles, Co] (the filter gradient's transform of each m×m block). */
   readonly gradient: (dy: number, u: number) => void;
 }
 
@@ -83,11 +171,84 @@ function advance(w: FunctionWriter, local: number, bytes: number): void {
   w.get(local).i32(bytes).op(Op.i32Add).set(local);
 }
 
-const f32x4Sub = 0xe5;
+/** The SIMD arithmetic a transform runs in: four float32 lanes, or two float64 lanes. */
+interface Lanes {
+  readonly add: number;
+  readonly sub: number;
+  readonly mul: number;
+  readonly neg: number;
+  /** The 16 bytes of a v128 holding `value` in every lane. */
+  splat(value: number): Uint8Array;
+}
 
-/** `target = a op b` on v128 locals. */
-function combine(w: FunctionWriter, target: number, a: number, b: number, op: number): void {
-  w.get(a).get(b).simd(op).set(target);
+const f32x4: Lanes = {
+  add: SimdOp.f32x4Add,
+  sub: 0xe5,
+  mul: SimdOp.f32x4Mul,
+  neg: 0xe1,
+  splat: (value) => new Uint8Array(new Float32Array([value, value, value, value]).buffer),
+};
+
+const f64x2: Lanes = {
+  add: 0xf0,
+  sub: 0xf1,
+  mul: 0xf2,
+  neg: 0xed,
+  splat: (value) => new Uint8Array(new Float64Array([value, value]).buffer),
+};
+
+/** Constant factors |c| ≠ 1 of some matrices, each splatted into a v128 local (set at the function's start). */
+interface Factors {
+  readonly lanes: Lanes;
+  readonly locals: ReadonlyMap<number, number>;
+}
+
+function constantLocals(w: FunctionWriter, lanes: Lanes, matrices: readonly (readonly (readonly number[])[])[]): Factors {
+  const locals = new Map<number, number>();
+  for (const matrix of matrices) {
+    for (const row of matrix) {
+      for (const c of row) {
+        const size = Math.abs(c);
+        if (size === 0 || size === 1 || locals.has(size)) continue;
+        const local = w.local(V128);
+        w.simd(SimdOp.v128Const);
+        w.code.push(...lanes.splat(size));
+        w.set(local);
+        locals.set(size, local);
+      }
+    }
+  }
+  return { lanes, locals };
+}
+
+/**
+ * Push Σₖ coefficients[k]·values[k] (v128 locals; `undefined` is a zero, whose term is left out) for
+ * constant coefficients: from the first term with a positive coefficient (else the first,
+ * negated), then the others in order, adding or subtracting each (times its factor's local where
+ * |c| ≠ 1). Pushes nothing and returns false where no term is left.
+ */
+function pushCombination(w: FunctionWriter, coefficients: readonly number[], values: readonly (number | undefined)[], factors: Factors): boolean {
+  const { lanes, locals } = factors;
+  const terms = coefficients.flatMap((c, k) => (c === 0 || values[k] === undefined ? [] : [{ c, value: values[k] }]));
+  if (terms.length === 0) return false;
+  const first = Math.max(0, terms.findIndex((t) => t.c > 0));
+  const scaled = (t: { c: number; value: number }): void => {
+    w.get(t.value);
+    if (Math.abs(t.c) !== 1) w.get(locals.get(Math.abs(t.c))!).simd(lanes.mul);
+  };
+  scaled(terms[first]!);
+  if (terms[first]!.c < 0) w.simd(lanes.neg);
+  terms.forEach((t, k) => {
+    if (k === first) return;
+    scaled(t);
+    w.simd(t.c > 0 ? lanes.add : lanes.sub);
+  });
+  return true;
+}
+
+/** The transpose of a matrix given as rows. */
+function transpose(matrix: readonly (readonly number[])[]): number[][] {
+  return matrix[0]!.map((_, j) => matrix.map((row) => row[j]!));
 }
 
 /** The geometry fields `sameThreeByThree` reads. */
@@ -108,18 +269,31 @@ export function sameThreeByThree(g: ThreeByThreeGeometry): boolean {
   );
 }
 
-/** What `walkTiles` walks: an NHWC image and its [16, tiles, channels] tap array, both parameters of the function. */
+/** What `walkTiles` walks: an NHWC image and its [n², tiles, channels] tap array, both parameters of the function. */
 interface TileWalk {
-  /** Parameter holding the image's address: [B, H + 2·pad, W + 2·pad, channels]. */
+  /** Parameter holding the image's address: [B, H, W, channels]. */
   readonly image: number;
   /** Parameter holding the tap array's address. */
   readonly taps: number;
   readonly channels: number;
-  /** Rows (and columns) of zero padding around each image: 1 for the padded input, 0 otherwise. */
-  readonly pad: number;
+  /**
+   * Emit the body separately for the tiles on each edge of the image (first and last tile row and
+   * column), telling it which (`Edges`); otherwise once for all tiles, with no edge set.
+   */
+  readonly splitEdges: boolean;
   /** A further parameter walked with the channels and restarted at each tile (the bias), if any. */
   readonly perTile?: number;
 }
+
+/** Which edges of the image a tile lies on (known when the body is emitted). */
+interface Edges {
+  readonly top: boolean;
+  readonly bottom: boolean;
+  readonly left: boolean;
+  readonly right: boolean;
+}
+
+const noEdges: Edges = { top: false, bottom: false, left: false, right: false };
 
 /**
  * Bytes from one tap's [tiles, channels] matrix to the next in V, M and Ũ (see `winogradTuning`).
@@ -143,92 +317,135 @@ interface TileAt {
 }
 
 /**
- * Emit the walk over every 2×2 tile (images, tile rows, tile columns, as the tiles are numbered)
- * and every four channels, calling `body` once per position with the addresses there.
+ * `count` repetitions of `body(kind)` split as a line of tiles is: the first (kind 'first'), the
+ * middle ones in a loop ('middle') and the last ('last'); one tile alone is 'only'. With `split`
+ * false, one loop of `count` ('middle').
  */
-function walkTiles(w: FunctionWriter, s: Shape, walk: TileWalk, body: (at: TileAt) => void): void {
-  const tilesY = s.height / 2;
-  const tilesX = s.width / 2;
+function splitLoop(w: FunctionWriter, counter: number, count: number, split: boolean, body: (kind: 'first' | 'middle' | 'last' | 'only') => void): void {
+  if (!split) {
+    repeat(w, counter, count, () => body('middle'));
+    return;
+  }
+  if (count === 1) {
+    body('only');
+    return;
+  }
+  body('first');
+  if (count > 2) repeat(w, counter, count - 2, () => body('middle'));
+  body('last');
+}
+
+/**
+ * Emit the walk over every m×m tile (images, tile rows, tile columns, as the tiles are numbered)
+ * and every four channels, calling `body` once per position with the addresses there and, where
+ * `walk.splitEdges`, the image edges the tile lies on.
+ */
+function walkTiles(w: FunctionWriter, s: Shape, m: number, walk: TileWalk, body: (at: TileAt, edges: Edges) => void): void {
+  const tilesY = s.height / m;
+  const tilesX = s.width / m;
   const pixelBytes = 4 * walk.channels;
-  const rowBytes = (s.width + 2 * walk.pad) * pixelBytes;
+  const rowBytes = s.width * pixelBytes;
   const tapBytes = tapStride(s.batch * tilesY * tilesX, walk.channels);
   const [b, ty, tx, c] = [w.local(I32), w.local(I32), w.local(I32), w.local(I32)];
   const [rowBase, tileBase, pixel, tap, tapBase, perTile] = [w.local(I32), w.local(I32), w.local(I32), w.local(I32), w.local(I32), w.local(I32)];
   w.get(walk.image).set(rowBase);
   w.get(walk.taps).set(tapBase);
   repeat(w, b, s.batch, () => {
-    repeat(w, ty, tilesY, () => {
+    splitLoop(w, ty, tilesY, walk.splitEdges, (row) => {
       w.get(rowBase).set(tileBase);
-      repeat(w, tx, tilesX, () => {
+      splitLoop(w, tx, tilesX, walk.splitEdges, (column) => {
+        const edges: Edges = walk.splitEdges
+          ? { top: row === 'first' || row === 'only', bottom: row === 'last' || row === 'only', left: column === 'first' || column === 'only', right: column === 'last' || column === 'only' }
+          : noEdges;
         w.get(tileBase).set(pixel);
         w.get(tapBase).set(tap);
         if (walk.perTile !== undefined) w.get(walk.perTile).set(perTile);
         repeat(w, c, walk.channels / 4, () => {
-          body({ pixel, tap, perTile, pixelBytes, rowBytes, tapBytes });
+          body({ pixel, tap, perTile, pixelBytes, rowBytes, tapBytes }, edges);
           advance(w, pixel, 16);
           advance(w, tap, 16);
           if (walk.perTile !== undefined) advance(w, perTile, 16);
         });
-        advance(w, tileBase, 2 * pixelBytes);
+        advance(w, tileBase, m * pixelBytes);
         advance(w, tapBase, pixelBytes);
       });
-      advance(w, rowBase, 2 * rowBytes);
+      advance(w, rowBase, m * rowBytes);
     });
-    // Past the image's bottom padding rows to the next image.
-    if (walk.pad > 0) advance(w, rowBase, 2 * walk.pad * rowBytes);
   });
 }
 
-/** The input transform: for each tile and four channels, V[e] = (B^T d B)[e] for the 16 taps e. */
-function inputFunction(s: Shape): FunctionWriter {
+/**
+ * The input transform: for each tile and four channels, V[e] = (Bᵀ d B)[e] for the n² taps e, with d
+ * the n×n patch of x under the tile, reaching one row and column beyond it on every side: outside
+ * the image (the 'same' convolution's zero padding) d is zero, which the tiles on the image's edges
+ * drop from their sums instead of reading a padded copy of x.
+ */
+function inputFunction(s: Shape, alg: WinogradAlgorithm): FunctionWriter {
   const w = new FunctionWriter(2);
-  const a = [w.local(V128), w.local(V128), w.local(V128), w.local(V128)];
-  const t = Array.from({ length: 16 }, () => w.local(V128));
-  walkTiles(w, s, { image: 0, taps: 1, channels: s.inChannels, pad: 1 }, (at) => {
-    // Columns first: t[i][j] = (B^T d)[i][j] from the patch's column j.
-    for (let j = 0; j < 4; j++) {
-      for (let i = 0; i < 4; i++) w.get(at.pixel).simdMemory(SimdOp.v128Load, i * at.rowBytes + j * at.pixelBytes, 16).set(a[i]!);
-      combine(w, t[j]!, a[0]!, a[2]!, f32x4Sub);
-      combine(w, t[4 + j]!, a[1]!, a[2]!, SimdOp.f32x4Add);
-      combine(w, t[8 + j]!, a[2]!, a[1]!, f32x4Sub);
-      combine(w, t[12 + j]!, a[1]!, a[3]!, f32x4Sub);
+  const { n, inputMatrix } = alg;
+  const factors = constantLocals(w, f32x4, [inputMatrix]);
+  const column = Array.from({ length: n }, () => w.local(V128));
+  const t = Array.from({ length: n * n }, () => w.local(V128));
+  const corner = w.local(I32);
+  walkTiles(w, s, alg.m, { image: 0, taps: 1, channels: s.inChannels, splitEdges: true }, (at, edges) => {
+    // Patch row i is image row (tile row − 1 + i): row 0 lies above a top tile, row n − 1 below a bottom one.
+    const rowInside = (i: number): boolean => !((edges.top && i === 0) || (edges.bottom && i === n - 1));
+    const columnInside = (j: number): boolean => !((edges.left && j === 0) || (edges.right && j === n - 1));
+    // `corner` is the first patch position read, so every load's offset is non-negative.
+    const [iMin, jMin] = [edges.top ? 1 : 0, edges.left ? 1 : 0];
+    w.get(at.pixel).i32((iMin - 1) * at.rowBytes + (jMin - 1) * at.pixelBytes).op(Op.i32Add).set(corner);
+    // Columns first: t[i][j] = (Bᵀ d)[i][j] from the patch's column j (nothing where the column is outside).
+    const columnSums: (number | undefined)[] = new Array(n * n).fill(undefined);
+    for (let j = 0; j < n; j++) {
+      if (!columnInside(j)) continue;
+      const values = Array.from({ length: n }, (_, i) => (rowInside(i) ? column[i]! : undefined));
+      for (let i = 0; i < n; i++) {
+        if (rowInside(i)) w.get(corner).simdMemory(SimdOp.v128Load, (i - iMin) * at.rowBytes + (j - jMin) * at.pixelBytes, 16).set(column[i]!);
+      }
+      for (let i = 0; i < n; i++) {
+        if (pushCombination(w, inputMatrix[i]!, values, factors)) {
+          w.set(t[n * i + j]!);
+          columnSums[n * i + j] = t[n * i + j]!;
+        }
+      }
     }
-    // Then rows: V[i][j] = (t B)[i][j], stored at tap e = 4i + j.
-    for (let i = 0; i < 4; i++) {
-      const [r0, r1, r2, r3] = [t[4 * i]!, t[4 * i + 1]!, t[4 * i + 2]!, t[4 * i + 3]!];
-      const store = (j: number, x: number, y: number, op: number) => {
-        w.get(at.tap).get(x).get(y).simd(op).simdMemory(SimdOp.v128Store, (4 * i + j) * at.tapBytes, 16);
-      };
-      store(0, r0, r2, f32x4Sub);
-      store(1, r1, r2, SimdOp.f32x4Add);
-      store(2, r2, r1, f32x4Sub);
-      store(3, r1, r3, f32x4Sub);
+    // Then rows: V[i][j] = (t B)[i][j], stored at tap e = n·i + j.
+    for (let i = 0; i < n; i++) {
+      const row = columnSums.slice(n * i, n * i + n);
+      for (let j = 0; j < n; j++) {
+        w.get(at.tap);
+        if (!pushCombination(w, inputMatrix[j]!, row, factors)) w.v128Zero();
+        w.simdMemory(SimdOp.v128Store, (n * i + j) * at.tapBytes, 16);
+      }
     }
   });
   return w;
 }
 
-/** The output transform: for each tile and four channels, y = A^T M A (+ bias) for the 2×2 outputs. */
-function outputFunction(s: Shape, withBias: boolean): FunctionWriter {
+/** The output transform: for each tile and four channels, y = Aᵀ M A (+ bias) for the m×m outputs. */
+function outputFunction(s: Shape, alg: WinogradAlgorithm, withBias: boolean): FunctionWriter {
   const w = new FunctionWriter(3);
-  const a = [w.local(V128), w.local(V128), w.local(V128), w.local(V128)];
-  const sums = Array.from({ length: 8 }, () => w.local(V128));
+  const { m, n, outputMatrix } = alg;
+  const factors = constantLocals(w, f32x4, [outputMatrix]);
+  const column = Array.from({ length: n }, () => w.local(V128));
+  const sums = Array.from({ length: m * n }, () => w.local(V128));
   const [value, biasVector] = [w.local(V128), w.local(V128)];
-  walkTiles(w, s, { image: 1, taps: 0, channels: s.outChannels, pad: 0, perTile: 2 }, (at) => {
-    // Columns: s[0][j] = m0j + m1j + m2j, s[1][j] = m1j − m2j − m3j.
-    for (let j = 0; j < 4; j++) {
-      for (let i = 0; i < 4; i++) w.get(at.tap).simdMemory(SimdOp.v128Load, (4 * i + j) * at.tapBytes, 16).set(a[i]!);
-      w.get(a[0]!).get(a[1]!).simd(SimdOp.f32x4Add).get(a[2]!).simd(SimdOp.f32x4Add).set(sums[j]!);
-      w.get(a[1]!).get(a[2]!).simd(f32x4Sub).get(a[3]!).simd(f32x4Sub).set(sums[4 + j]!);
+  walkTiles(w, s, m, { image: 1, taps: 0, channels: s.outChannels, splitEdges: false, perTile: 2 }, (at) => {
+    // Columns: sums[i][j] = (Aᵀ M)[i][j] from M's column j.
+    for (let j = 0; j < n; j++) {
+      for (let i = 0; i < n; i++) w.get(at.tap).simdMemory(SimdOp.v128Load, (n * i + j) * at.tapBytes, 16).set(column[i]!);
+      for (let i = 0; i < m; i++) {
+        pushCombination(w, outputMatrix[i]!, column, factors);
+        w.set(sums[n * i + j]!);
+      }
     }
     if (withBias) w.get(at.perTile).simdMemory(SimdOp.v128Load, 0, 16).set(biasVector);
-    // Rows: y[i][0] = s_i0 + s_i1 + s_i2, y[i][1] = s_i1 − s_i2 − s_i3.
-    for (let i = 0; i < 2; i++) {
-      const [s0, s1, s2, s3] = [sums[4 * i]!, sums[4 * i + 1]!, sums[4 * i + 2]!, sums[4 * i + 3]!];
-      for (let j = 0; j < 2; j++) {
+    // Rows: y[i][j] = (sums A)[i][j].
+    for (let i = 0; i < m; i++) {
+      const row = sums.slice(n * i, n * i + n);
+      for (let j = 0; j < m; j++) {
         w.get(at.pixel);
-        if (j === 0) w.get(s0).get(s1).simd(SimdOp.f32x4Add).get(s2).simd(SimdOp.f32x4Add);
-        else w.get(s1).get(s2).simd(f32x4Sub).get(s3).simd(f32x4Sub);
+        pushCombination(w, outputMatrix[j]!, row, factors);
         if (withBias) w.set(value).get(value).get(biasVector).simd(SimdOp.f32x4Add);
         w.simdMemory(SimdOp.v128Store, i * at.rowBytes + j * at.pixelBytes, 16);
       }
@@ -237,39 +454,35 @@ function outputFunction(s: Shape, withBias: boolean): FunctionWriter {
   return w;
 }
 
-const f32x4Neg = 0xe1;
-
 /**
- * The filter gradient's transform of dy: for each tile (a 2×2 block q of dy) and four channels,
- * Ũ[e] = (A q Aᵀ)[e] with A = F(2×2, 3×3)'s output matrix transposed, rows (1, 0), (1, 1),
- * (1, −1), (0, −1): column by column r = (q0, q0 + q1, q0 − q1, −q1), then the same along rows.
+ * The filter gradient's transform of dy: for each tile (an m×m block q of dy) and four channels,
+ * Ũ[e] = (A q Aᵀ)[e] with A the output matrix Aᵀ transposed (n × m): column by column, then the
+ * same along rows.
  */
-function gradientFunction(s: Shape): FunctionWriter {
+function gradientFunction(s: Shape, alg: WinogradAlgorithm): FunctionWriter {
   const w = new FunctionWriter(2);
-  const [top, bottom] = [w.local(V128), w.local(V128)];
-  const r = Array.from({ length: 8 }, () => w.local(V128));
-  walkTiles(w, s, { image: 0, taps: 1, channels: s.outChannels, pad: 0 }, (at) => {
-    // Columns: r[i][j] for rows i of A q, j the block's column (r holds rows 0–3 × columns 0–1).
-    for (let j = 0; j < 2; j++) {
-      w.get(at.pixel).simdMemory(SimdOp.v128Load, j * at.pixelBytes, 16).set(top);
-      w.get(at.pixel).simdMemory(SimdOp.v128Load, at.rowBytes + j * at.pixelBytes, 16).set(bottom);
-      w.get(top).set(r[j]!);
-      combine(w, r[2 + j]!, top, bottom, SimdOp.f32x4Add);
-      combine(w, r[4 + j]!, top, bottom, f32x4Sub);
-      w.get(bottom).simd(f32x4Neg).set(r[6 + j]!);
+  const { m, n } = alg;
+  const a = transpose(alg.outputMatrix);
+  const factors = constantLocals(w, f32x4, [a]);
+  const column = Array.from({ length: m }, () => w.local(V128));
+  const r = Array.from({ length: n * m }, () => w.local(V128));
+  walkTiles(w, s, m, { image: 0, taps: 1, channels: s.outChannels, splitEdges: false }, (at) => {
+    // Columns: r[i][j] = (A q)[i][j] from the block's column j.
+    for (let j = 0; j < m; j++) {
+      for (let i = 0; i < m; i++) w.get(at.pixel).simdMemory(SimdOp.v128Load, i * at.rowBytes + j * at.pixelBytes, 16).set(column[i]!);
+      for (let i = 0; i < n; i++) {
+        pushCombination(w, a[i]!, column, factors);
+        w.set(r[m * i + j]!);
+      }
     }
-    // Rows: Ũ[i][·] = (r_i0, r_i0 + r_i1, r_i0 − r_i1, −r_i1), stored at tap e = 4i + column.
-    for (let i = 0; i < 4; i++) {
-      const [r0, r1] = [r[2 * i]!, r[2 * i + 1]!];
-      const store = (k: number) => w.simdMemory(SimdOp.v128Store, (4 * i + k) * at.tapBytes, 16);
-      w.get(at.tap).get(r0);
-      store(0);
-      w.get(at.tap).get(r0).get(r1).simd(SimdOp.f32x4Add);
-      store(1);
-      w.get(at.tap).get(r0).get(r1).simd(f32x4Sub);
-      store(2);
-      w.get(at.tap).get(r1).simd(f32x4Neg);
-      store(3);
+    // Rows: Ũ[i][j] = (r Aᵀ)[i][j], stored at tap e = n·i + j.
+    for (let i = 0; i < n; i++) {
+      const row = r.slice(m * i, m * i + m);
+      for (let j = 0; j < n; j++) {
+        w.get(at.tap);
+        pushCombination(w, a[j]!, row, factors);
+        w.simdMemory(SimdOp.v128Store, (n * i + j) * at.tapBytes, 16);
+      }
     }
   });
   return w;
@@ -278,23 +491,23 @@ function gradientFunction(s: Shape): FunctionWriter {
 /** Compiled transforms per heap and shape (a model has a handful of shapes; each compiles once). */
 const compiled = new WeakMap<WebAssembly.Memory, Map<string, Transforms | null>>();
 
-function transformsFor(memory: WebAssembly.Memory, s: Shape): Transforms | undefined {
+function transformsFor(memory: WebAssembly.Memory, s: Shape, alg: WinogradAlgorithm): Transforms | undefined {
   let byShape = compiled.get(memory);
   if (byShape === undefined) {
     byShape = new Map();
     compiled.set(memory, byShape);
   }
-  const key = `${s.batch},${s.height},${s.width},${s.inChannels},${s.outChannels},${winogradTuning.tapSkewBytes}`;
+  const key = `${alg.m}:${s.batch},${s.height},${s.width},${s.inChannels},${s.outChannels},${winogradTuning.tapSkewBytes}`;
   let found = byShape.get(key);
   if (found === undefined) {
     try {
       const module = new WebAssembly.Module(
         encodeModule(
           [
-            { params: [I32, I32], body: inputFunction(s), exportName: 'input' },
-            { params: [I32, I32, I32], body: outputFunction(s, true), exportName: 'output' },
-            { params: [I32, I32, I32], body: outputFunction(s, false), exportName: 'outputNoBias' },
-            { params: [I32, I32], body: gradientFunction(s), exportName: 'gradient' },
+            { params: [I32, I32], body: inputFunction(s, alg), exportName: 'input' },
+            { params: [I32, I32, I32], body: outputFunction(s, alg, true), exportName: 'output' },
+            { params: [I32, I32, I32], body: outputFunction(s, alg, false), exportName: 'outputNoBias' },
+            { params: [I32, I32], body: gradientFunction(s, alg), exportName: 'gradient' },
           ],
           1,
         ),
@@ -308,44 +521,114 @@ function transformsFor(memory: WebAssembly.Memory, s: Shape): Transforms | undef
   return found ?? undefined;
 }
 
+/** The filter transforms of one algorithm, over `pairs` (input, output) channel pairs (byte addresses into a heap). */
+export interface FilterTransforms {
+  /** U = G g Gᵀ: filter [3, 3, pairs] → U [n², pairs]. */
+  readonly forward: (filter: number, u: number, pairs: number) => void;
+  /** dW = Gᵀ W̃ G: W̃ [n², pairs] → dW [3, 3, pairs]. */
+  readonly backward: (product: number, dw: number, pairs: number) => void;
+}
+
+const v128Load64Zero = 0x5d;
+const v128Store64Lane = 0x5b;
+const f64x2PromoteLow = 0x5f;
+const f32x4DemoteZero = 0x5e;
+
 /**
- * U[e] = (G g G^T)[e] for every (input, output) channel pair of a [3, 3, Ci, Co] filter, written as
- * [16, Ci, Co] into `out`. G's rows are (1, 0, 0), (½, ½, ½), (½, −½, ½), (0, 0, 1).
+ * One filter transform: for each two channel pairs (`pairs` even), read the `inTaps` float32 taps
+ * (laid out [inTaps, pairs]) as float64, apply `left` to their rows and `right` to their columns
+ * (out = left · in · rightᵀ, in [rows × cols] → out [left rows × right rows]), and write the result
+ * rounded once to float32 ([outTaps, pairs]). Sums run in float64, so each value is the exactly
+ * rounded transform up to float64 rounding.
  */
-export function transformFilter(filter: Float32Array | Float64Array, inChannels: number, outChannels: number, out: Float32Array | Float64Array): void {
-  const pairs = inChannels * outChannels;
-  const h = new Float64Array(12);
-  for (let k = 0; k < pairs; k++) {
-    // (G g): 4 rows × 3 columns, from the filter's rows g0, g1, g2 at this channel pair.
-    for (let kx = 0; kx < 3; kx++) {
-      const g0 = filter[kx * pairs + k]!;
-      const g1 = filter[(3 + kx) * pairs + k]!;
-      const g2 = filter[(6 + kx) * pairs + k]!;
-      h[kx] = g0;
-      h[3 + kx] = (g0 + g1 + g2) / 2;
-      h[6 + kx] = (g0 - g1 + g2) / 2;
-      h[9 + kx] = g2;
-    }
-    for (let r = 0; r < 4; r++) {
-      const [h0, h1, h2] = [h[3 * r]!, h[3 * r + 1]!, h[3 * r + 2]!];
-      out[(4 * r) * pairs + k] = h0;
-      out[(4 * r + 1) * pairs + k] = (h0 + h1 + h2) / 2;
-      out[(4 * r + 2) * pairs + k] = (h0 - h1 + h2) / 2;
-      out[(4 * r + 3) * pairs + k] = h2;
+function filterFunction(left: readonly (readonly number[])[], right: readonly (readonly number[])[]): FunctionWriter {
+  const w = new FunctionWriter(3);
+  const [src, dst, pairs] = [0, 1, 2];
+  const [rows, cols] = [left[0]!.length, right[0]!.length];
+  const [outRows, outCols] = [left.length, right.length];
+  const factors = constantLocals(w, f64x2, [left, right]);
+  const [stride, offset, end] = [w.local(I32), w.local(I32), w.local(I32)];
+  const input = Array.from({ length: rows * cols }, () => w.local(V128));
+  const half = Array.from({ length: outRows * cols }, () => w.local(V128));
+  w.get(pairs).i32(4).op(Op.i32Mul).tee(stride).set(end);
+  w.i32(0).set(offset);
+  w.begin(Op.block).begin(Op.loop);
+  w.get(offset).get(end).op(Op.i32GeU).branch(Op.brIf, 1);
+  for (let t = 0; t < rows * cols; t++) {
+    w.get(src).get(offset).op(Op.i32Add).get(stride).i32(t).op(Op.i32Mul).op(Op.i32Add);
+    w.simdMemory(v128Load64Zero, 0, 8).simd(f64x2PromoteLow).set(input[t]!);
+  }
+  // half = left · in, column by column.
+  for (let c = 0; c < cols; c++) {
+    const column = Array.from({ length: rows }, (_, r) => input[r * cols + c]!);
+    for (let r = 0; r < outRows; r++) {
+      pushCombination(w, left[r]!, column, factors);
+      w.set(half[r * cols + c]!);
     }
   }
+  // out = half · rightᵀ, row by row.
+  for (let r = 0; r < outRows; r++) {
+    const row = half.slice(r * cols, r * cols + cols);
+    for (let c = 0; c < outCols; c++) {
+      w.get(dst).get(offset).op(Op.i32Add).get(stride).i32(r * outCols + c).op(Op.i32Mul).op(Op.i32Add);
+      pushCombination(w, right[c]!, row, factors);
+      w.simd(f32x4DemoteZero).simdMemory(v128Store64Lane, 0, 8);
+      w.code.push(0);
+    }
+  }
+  w.get(offset).i32(8).op(Op.i32Add).set(offset);
+  w.branch(Op.br, 0);
+  w.op(Op.end).op(Op.end);
+  return w;
+}
+
+/** Compiled filter transforms per heap and algorithm. */
+const filterTransforms = new WeakMap<WebAssembly.Memory, Map<number, FilterTransforms | null>>();
+
+/**
+ * The filter transforms of `alg` bound to `memory`: forward U = G g Gᵀ (left = right = G) and
+ * backward dW = Gᵀ W̃ G (left = right = Gᵀ), F(3×3, m×m) being the transpose of F(m×m, 3×3);
+ * undefined where this engine cannot compile them.
+ */
+export function filterTransformsFor(memory: WebAssembly.Memory, alg: WinogradAlgorithm): FilterTransforms | undefined {
+  let byAlgorithm = filterTransforms.get(memory);
+  if (byAlgorithm === undefined) {
+    byAlgorithm = new Map();
+    filterTransforms.set(memory, byAlgorithm);
+  }
+  let found = byAlgorithm.get(alg.m);
+  if (found === undefined) {
+    const g = alg.filterMatrix;
+    const gT = transpose(g);
+    try {
+      const module = new WebAssembly.Module(
+        encodeModule(
+          [
+            { params: [I32, I32, I32], body: filterFunction(g, g), exportName: 'forward' },
+            { params: [I32, I32, I32], body: filterFunction(gT, gT), exportName: 'backward' },
+          ],
+          1,
+        ),
+      );
+      found = new WebAssembly.Instance(module, { env: { memory } }).exports as unknown as FilterTransforms;
+    } catch {
+      found = null;
+    }
+    byAlgorithm.set(alg.m, found);
+  }
+  return found ?? undefined;
 }
 
 /**
  * How the transformed tiles are laid out and walked (mutable so tests and benches can compare).
  *
- * `tapSkewBytes`: the 16 taps' [tiles, channels] matrices of V, M and Ũ lie one cache line
- * further apart than their size. A tile's transform writes (or reads) one vector in each of the 16;
- * at a distance that is a multiple of 4 KB (every power-of-two shape) all 16 fall in one L1 cache
+ * `tapSkewBytes`: the n² taps' [tiles, channels] matrices of V, M and Ũ lie one cache line
+ * further apart than their size. A tile's transform writes (or reads) one vector in each of the n²;
+ * at a distance that is a multiple of 4 KB (every power-of-two shape) all n² fall in one L1 cache
  * set, more than its 12 ways, and every access missed.
  *
  * `chunkBytes`: both paths run image chunk by image chunk (transform, multiply, transform back), so
- * a chunk's 16·tiles·(Ci + Co) floats are read back while in L2 rather than after whole-batch
+ * a chunk's n²·tiles·(Ci + Co) floats are read back while in L2 rather than after whole-batch
  * passes over 8 MB buffers. Chunks cut the products along rows (forward) or along K in ascending
  * order (weight gradient, `accumulate`), so every sum is the same as in one pass; 512 KB leaves
  * room in a 1 MB L2.
@@ -362,7 +645,7 @@ export function transformFilter(filter: Float32Array | Float64Array, inChannels:
  *
  * A whole tiny32 step went from 597–601 ms to 452–471 ms (two runs of each, alternated).
  */
-export const winogradTuning = { chunkBytes: 512 * 1024, tapSkewBytes: 64 };
+export const winogradTuning: { chunkBytes: number; tapSkewBytes: number; outputTile: 2 | 4 } = { chunkBytes: 512 * 1024, tapSkewBytes: 64, outputTile: 4 };
 
 /** A run of consecutive images handled as one: its first image, how many, its tiles and its transforms. */
 interface Chunk {
@@ -375,7 +658,11 @@ interface Chunk {
 /** What both Winograd paths run on: the GEMM and the transforms of each image chunk, bound to the backend heap. */
 interface Plan {
   readonly gemm: BatchedGemmSimd;
+  readonly filter: FilterTransforms;
   readonly shape: Shape;
+  readonly alg: WinogradAlgorithm;
+  /** Taps, n². */
+  readonly taps: number;
   readonly chunks: readonly Chunk[];
   /** Tiles of the largest chunk (the buffers' size). */
   readonly chunkTiles: number;
@@ -391,21 +678,25 @@ function planFor(backend: WasmBackendLike, x: TensorInfo, outChannels: number): 
   const gemm = batchedGemmFor(memory);
   if (gemm === undefined) return undefined;
   const shape = { batch, height, width, inChannels, outChannels };
-  const imageTiles = (height / 2) * (width / 2);
-  const perChunk = Math.max(1, Math.min(batch, Math.floor(winogradTuning.chunkBytes / (64 * imageTiles * (inChannels + outChannels)))));
+  const alg = winogradAlgorithmFor(height, width);
+  const taps = alg.n * alg.n;
+  const filter = filterTransformsFor(memory, alg);
+  if (filter === undefined) return undefined;
+  const imageTiles = (height / alg.m) * (width / alg.m);
+  const perChunk = Math.max(1, Math.min(batch, Math.floor(winogradTuning.chunkBytes / (4 * taps * imageTiles * (inChannels + outChannels)))));
   const chunks: Chunk[] = [];
   for (let first = 0; first < batch; first += perChunk) {
     const images = Math.min(perChunk, batch - first);
-    const transforms = transformsFor(memory, { ...shape, batch: images });
+    const transforms = transformsFor(memory, { ...shape, batch: images }, alg);
     if (transforms === undefined) return undefined;
     chunks.push({ first, images, tiles: images * imageTiles, transforms });
   }
-  return { gemm, shape, chunks, chunkTiles: perChunk * imageTiles };
+  return { gemm, filter, shape, alg, taps, chunks, chunkTiles: perChunk * imageTiles };
 }
 
 /** Heap addresses `runPlan` hands to the work (taken once: nothing allocates while it runs). */
 interface PlanAddresses {
-  /** One chunk's input transform V [16, chunk tiles, Ci], filled before each `chunk` call. */
+  /** One chunk's input transform V [n², chunk tiles, Ci], filled before each `chunk` call. */
   readonly v: number;
   readonly buffers: readonly number[];
   readonly scratch: number;
@@ -414,7 +705,7 @@ interface PlanAddresses {
 }
 
 /**
- * Allocate x padded by 1, one chunk's input transform V, the buffers of `shapes`, the GEMM's
+ * Allocate one chunk's input transform V, the buffers of `shapes`, the GEMM's
  * scratch and the result; run `before` once, then per image chunk fill V from the chunk's images
  * and run `chunk`, then `after`; release everything but the result.
  */
@@ -428,8 +719,7 @@ function runPlan(
   work: { before?(at: PlanAddresses): void; chunk(chunk: Chunk, at: PlanAddresses): void; after?(at: PlanAddresses): void },
 ): TensorInfo {
   const { height, width, inChannels } = p.shape;
-  const padded = zeroPad(backend, x, [[0, 0], [1, 1], [1, 1], [0, 0]]);
-  const v = backend.makeOutput([16 * tapStride(p.chunkTiles, inChannels) / 4], 'float32');
+  const v = backend.makeOutput([(p.taps * tapStride(p.chunkTiles, inChannels)) / 4], 'float32');
   const buffers = shapes.map((shape) => backend.makeOutput(shape, 'float32'));
   const scratch = call.scratchBytes > 0 ? backend.makeOutput([call.scratchBytes / 4], 'float32') : undefined;
   const result = backend.makeOutput(resultShape, 'float32');
@@ -438,17 +728,17 @@ function runPlan(
     // Addresses are taken after every allocation, since one may grow the heap.
     const address = (info: TensorInfo): number => backend.typedArrayFromHeap(info).byteOffset;
     const at: PlanAddresses = { v: address(v), buffers: buffers.map(address), scratch: scratch === undefined ? 0 : address(scratch), result: address(result) };
-    const paddedAt = address(padded);
-    const paddedImageBytes = 4 * (height + 2) * (width + 2) * inChannels;
+    const xAt = address(x);
+    const imageBytes = 4 * height * width * inChannels;
     work.before?.(at);
     for (const chunk of p.chunks) {
-      chunk.transforms.input(paddedAt + chunk.first * paddedImageBytes, at.v);
+      chunk.transforms.input(xAt + chunk.first * imageBytes, at.v);
       work.chunk(chunk, at);
     }
     work.after?.(at);
     done = true;
   } finally {
-    release(backend, padded, v, ...buffers);
+    release(backend, v, ...buffers);
     if (scratch !== undefined) release(backend, scratch);
     if (!done) release(backend, result);
   }
@@ -470,14 +760,15 @@ export function winogradConv3x3(backend: WasmBackendLike, x: TensorInfo, filter:
   const { batch, height, width, inChannels } = p.shape;
   const call = gemmCall(p.gemm, false, outChannels, inChannels);
   const imageBytes = 4 * height * width * outChannels;
-  return runPlan(backend, x, p, call, [[16, inChannels, outChannels], [16 * tapStride(p.chunkTiles, outChannels) / 4]], [batch, height, width, outChannels], {
+  const taps = p.taps;
+  return runPlan(backend, x, p, call, [[taps, inChannels, outChannels], [(taps * tapStride(p.chunkTiles, outChannels)) / 4]], [batch, height, width, outChannels], {
     before: ({ buffers: [u] }) => {
-      transformFilter(backend.typedArrayFromHeap(filter) as Float32Array, inChannels, outChannels, heapFloats(backend, u!, 16 * inChannels * outChannels));
+      p.filter.forward(backend.typedArrayFromHeap(filter).byteOffset, u!, inChannels * outChannels);
     },
     chunk: (chunk, { v, buffers: [u, m], result, scratch }) => {
       // One product per tap: M's taps lie tapStride apart, which the batched call cannot write.
       const [vStep, mStep] = [tapStride(chunk.tiles, inChannels), tapStride(chunk.tiles, outChannels)];
-      for (let e = 0; e < 16; e++) {
+      for (let e = 0; e < taps; e++) {
         call.run(v + e * vStep, u! + 4 * e * inChannels * outChannels, m! + e * mStep, 1, 0, 0, chunk.tiles, outChannels, inChannels, call.kBlock, call.nBlock, scratch);
       }
       const y = result + chunk.first * imageBytes;
@@ -514,34 +805,37 @@ export function winogradConvolution(
 }
 
 /**
- * dW[ky, kx] = (Gᵀ W̃ G)[ky, kx] for every channel pair of W̃ [16, Ci, Co], written as [3, 3, Ci, Co]
- * into `out`: Gᵀ's rows are (1, ½, ½, 0), (0, ½, −½, 0), (0, ½, ½, 1) (F(3×3, 2×2), the transpose of
- * F(2×2, 3×3), whose filter matrix G becomes the output matrix).
+ * dW[ky, kx] = (Gᵀ W̃ G)[ky, kx] for every channel pair of W̃ [n², Ci, Co], written as [3, 3, Ci, Co]
+ * into `out` (F(3×3, m×m), the transpose of F(m×m, 3×3), whose filter matrix G becomes the output
+ * matrix; in float64, each value rounded once where `out` is float32).
  */
-export function untransformFilterGradient(w: Float32Array | Float64Array, inChannels: number, outChannels: number, out: Float32Array | Float64Array): void {
+export function untransformFilterGradient(w: Float32Array | Float64Array, inChannels: number, outChannels: number, out: Float32Array | Float64Array, alg: WinogradAlgorithm): void {
   const pairs = inChannels * outChannels;
-  const h = new Float64Array(12);
+  const { n, filterMatrix: g } = alg;
+  const h = new Float64Array(3 * n);
   for (let k = 0; k < pairs; k++) {
-    // (Gᵀ W̃): 3 rows × 4 columns.
-    for (let col = 0; col < 4; col++) {
-      const [w0, w1, w2, w3] = [w[col * pairs + k]!, w[(4 + col) * pairs + k]!, w[(8 + col) * pairs + k]!, w[(12 + col) * pairs + k]!];
-      h[col] = w0 + (w1 + w2) / 2;
-      h[4 + col] = (w1 - w2) / 2;
-      h[8 + col] = (w1 + w2) / 2 + w3;
+    // (Gᵀ W̃): 3 rows × n columns.
+    h.fill(0);
+    for (let r = 0; r < n; r++) {
+      for (let col = 0; col < n; col++) {
+        const value = w[(n * r + col) * pairs + k]!;
+        for (let ky = 0; ky < 3; ky++) h[n * ky + col]! += g[r]![ky]! * value;
+      }
     }
     for (let ky = 0; ky < 3; ky++) {
-      const [h0, h1, h2, h3] = [h[4 * ky]!, h[4 * ky + 1]!, h[4 * ky + 2]!, h[4 * ky + 3]!];
-      out[(3 * ky) * pairs + k] = h0 + (h1 + h2) / 2;
-      out[(3 * ky + 1) * pairs + k] = (h1 - h2) / 2;
-      out[(3 * ky + 2) * pairs + k] = (h1 + h2) / 2 + h3;
+      for (let kx = 0; kx < 3; kx++) {
+        let sum = 0;
+        for (let col = 0; col < n; col++) sum += h[n * ky + col]! * g[col]![kx]!;
+        out[(3 * ky + kx) * pairs + k] = sum;
+      }
     }
   }
 }
 
 /**
  * The weight gradient dW [3, 3, Ci, Co] of y = conv2d(x, W, stride 1, pad 1) given dy [B, H, W, Co],
- * by F(3×3, 2×2) over the same tiles as the forward: per tap e, W̃[e] = V[e]ᵀ·Ũ[e] with V the
- * forward's input transform of x and Ũ the transform of dy's 2×2 blocks (one product over all
+ * by F(3×3, m×m) over the same tiles as the forward: per tap e, W̃[e] = V[e]ᵀ·Ũ[e] with V the
+ * forward's input transform of x and Ũ the transform of dy's m×m blocks (one product over all
  * tiles, K = tiles, on the SIMD GEMM with A read transposed), then dW = Gᵀ W̃ G per channel pair.
  * Undefined where it does not apply, as `winogradConv3x3`.
  */
@@ -553,20 +847,14 @@ export function winogradFilterGradient(backend: WasmBackendLike, x: TensorInfo, 
   const first = gemmCall(p.gemm, true, outChannels, p.chunkTiles);
   const rest = gemmCall(p.gemm, true, outChannels, p.chunkTiles, { accumulate: true });
   const dyImageBytes = 4 * height * width * outChannels;
-  const products = 16 * inChannels * outChannels;
-  return runPlan(backend, x, p, first, [[16 * tapStride(p.chunkTiles, outChannels) / 4], [16, inChannels, outChannels]], [3, 3, inChannels, outChannels], {
+  return runPlan(backend, x, p, first, [[(p.taps * tapStride(p.chunkTiles, outChannels)) / 4], [p.taps, inChannels, outChannels]], [3, 3, inChannels, outChannels], {
     chunk: (chunk, { v, buffers: [u, product], scratch }) => {
       chunk.transforms.gradient(backend.typedArrayFromHeap(dy).byteOffset + chunk.first * dyImageBytes, u!);
       const call = chunk.first === 0 ? first : rest;
-      call.run(v, u!, product!, 16, tapStride(chunk.tiles, inChannels), tapStride(chunk.tiles, outChannels), inChannels, outChannels, chunk.tiles, call.kBlock, call.nBlock, scratch);
+      call.run(v, u!, product!, p.taps, tapStride(chunk.tiles, inChannels), tapStride(chunk.tiles, outChannels), inChannels, outChannels, chunk.tiles, call.kBlock, call.nBlock, scratch);
     },
     after: ({ buffers: [, product], result }) => {
-      untransformFilterGradient(heapFloats(backend, product!, products), inChannels, outChannels, heapFloats(backend, result, 9 * inChannels * outChannels));
+      p.filter.backward(product!, result, inChannels * outChannels);
     },
   });
-}
-
-/** `length` floats of the backend heap at byte address `at`. */
-function heapFloats(backend: WasmBackendLike, at: number, length: number): Float32Array {
-  return new Float32Array(backendMemory(backend)!.buffer, at, length);
 }
