@@ -44,18 +44,23 @@ export function conv2d(x: tf.Tensor4D, weight: tf.Tensor4D, bias: tf.Tensor1D | 
   }
   const [[top, bottom], [left, right]] = typeof padding === 'number' ? [[padding, padding], [padding, padding]] : padding;
   return tf.tidy(() => {
-    let input = x;
-    let pad: 'valid' | 'same' = 'valid';
     // tfjs 'same' at stride 1 pads (k−1)/2 on each side for odd k, which is PyTorch's padding=(k−1)/2;
-    // letting the kernel pad avoids materialising a padded copy.
+    // any other padding is passed explicitly. Either way the kernel pads, with no padded copy of x
+    // (and no slice of its gradient back).
     const symmetric = top === bottom && left === right && top === left;
-    if (stride === 1 && symmetric && kh === kw && kh === 2 * top + 1 && top > 0) {
-      pad = 'same';
-    } else if (top + bottom + left + right > 0) {
-      input = tf.pad(x, [[0, 0], [top, bottom], [left, right], [0, 0]]);
-    }
-    if (bias === undefined) return tf.conv2d(input, weight, stride, pad);
-    return tf.fused.conv2d({ x: input, filter: weight, strides: stride, pad, bias });
+    const pad: 'valid' | 'same' | tf.backend_util.ExplicitPadding =
+      stride === 1 && symmetric && kh === kw && kh === 2 * top + 1 && top > 0
+        ? 'same'
+        : top + bottom + left + right > 0
+          ? [
+              [0, 0],
+              [top, bottom],
+              [left, right],
+              [0, 0],
+            ]
+          : 'valid';
+    if (bias === undefined) return tf.conv2d(x, weight, stride, pad);
+    return tf.fused.conv2d({ x, filter: weight, strides: stride, pad, bias });
   });
 }
 

@@ -26,12 +26,11 @@ const Simd = {
   f64x2PromoteLowF32x4: 0x5f,
   f32x4Nearest: 0x6a,
   i32x4Shl: 0xab,
-  i32x4Add: 0xae,
   f32x4Sub: 0xe5,
   f32x4Div: 0xe7,
-  f32x4Min: 0xe8,
-  f32x4Max: 0xe9,
-  i32x4TruncSatF32x4S: 0xf8,
+  f32x4Pmin: 0xea,
+  f32x4Pmax: 0xeb,
+  i32x4Sub: 0xb1,
   f64x2Add: 0xf0,
   f64x2Sub: 0xf1,
   f64x2Mul: 0xf2,
@@ -72,6 +71,25 @@ export interface NormSimd {
   gradGather(dy: number, x: number, dn: number, rows: number, rowBytes: number, xScale: number, xShift: number, gamma: number, beta: number, sumDn: number, sumDnXHat: number): void;
   /** As `gradGather` with SiLU. */
   gradGatherSilu(dy: number, x: number, dn: number, rows: number, rowBytes: number, xScale: number, xShift: number, gamma: number, beta: number, sumDn: number, sumDnXHat: number): void;
+  /**
+   * `columnSquares` over a whole slice: block[c] += (x[r, c] − mean[c])² in float32 (the caller
+   * zeroes `block`), added into the float64 sums[c] (8 bytes a channel) and re-zeroed every
+   * `blockRows` rows and at the end.
+   */
+  columnSquaresBlocked(x: number, rows: number, rowBytes: number, mean: number, blockRows: number, block: number, sums: number): void;
+  /**
+   * `gradGather` over a whole slice, its float32 sums in blocks (zeroed by the caller) drained into
+   * the float64 sumDn[c] and sumDnXHat[c] every `blockRows` rows and at the end.
+   */
+  gradGatherBlocked(
+    dy: number, x: number, dn: number, rows: number, rowBytes: number, xScale: number, xShift: number, gamma: number, beta: number,
+    blockRows: number, blockDn: number, blockDnXHat: number, sumDn: number, sumDnXHat: number,
+  ): void;
+  /** As `gradGatherBlocked` with SiLU. */
+  gradGatherBlockedSilu(
+    dy: number, x: number, dn: number, rows: number, rowBytes: number, xScale: number, xShift: number, gamma: number, beta: number,
+    blockRows: number, blockDn: number, blockDnXHat: number, sumDn: number, sumDnXHat: number,
+  ): void;
   /** dx[r, c] = dn[r, c]·p[c] + x[r, c]·q[c] + t[c] (`dx` may alias `dn`). */
   gradApply(dn: number, x: number, dx: number, rows: number, rowBytes: number, p: number, q: number, t: number): void;
   /**
@@ -122,6 +140,12 @@ function splat(w: FunctionWriter, value: number): FunctionWriter {
  * values can be interleaved step by step): v clamped to [−80, 80], v·log2(e) = k + f with k = nearest
  * integer, 2^k built in the exponent bits, e^{f·ln 2} (|f·ln 2| ≤ 0.35) from its degree-6 Taylor
  * polynomial (relative error ≤ 2e-7, about float32's rounding). `k` and `f` are scratch.
+ *
+ * The clamp uses f32x4.pmax/pmin (one x64 instruction each; f32x4.max/min's NaN and signed-zero
+ * rules take about seven), with v first so that a NaN passes through. 2^k takes k + 1.5·2²³, whose
+ * low mantissa bits hold k exactly for |k| < 2²², re-biased by an integer subtraction and shifted
+ * into the exponent (three instructions; i32x4.trunc_sat_f32x4_s's saturation takes about seven).
+ * Both give the same values as the longer forms for every finite v.
  */
 function expSteps(v: number, k: number, f: number, constant: PushConstant = splat): Step[] {
   // Horner: 1 + f(1 + f(1/2 + f(1/6 + f(1/24 + f(1/120 + f/720)))))
@@ -129,8 +153,8 @@ function expSteps(v: number, k: number, f: number, constant: PushConstant = spla
   return [
     (w) => {
       w.get(v);
-      constant(w, -80).simd(Simd.f32x4Max);
-      constant(w, 80).simd(Simd.f32x4Min);
+      constant(w, -80).simd(Simd.f32x4Pmax);
+      constant(w, 80).simd(Simd.f32x4Pmin);
       constant(w, Math.LOG2E).simd(SimdOp.f32x4Mul).set(v);
     },
     (w) => w.get(v).simd(Simd.f32x4Nearest).set(k),
@@ -144,10 +168,11 @@ function expSteps(v: number, k: number, f: number, constant: PushConstant = spla
       constant(w, c).simd(SimdOp.f32x4Add).set(v);
     }),
     (w) => {
-      // 2^k: (k + 127) << 23 reinterpreted as float32; k ∈ [−116, 116] keeps it a normal number.
+      // 2^k: the bits of k + 1.5·2²³ are 0x4B400000 + k; minus (0x4B400000 − 127), shifted by 23.
       w.get(v);
-      w.get(k).simd(Simd.i32x4TruncSatF32x4S);
-      constant(w, exponentBias).simd(Simd.i32x4Add).i32(23).simd(Simd.i32x4Shl);
+      w.get(k);
+      constant(w, exponentMagic).simd(SimdOp.f32x4Add);
+      constant(w, exponentRebias).simd(Simd.i32x4Sub).i32(23).simd(Simd.i32x4Shl);
       w.simd(SimdOp.f32x4Mul).set(v);
     },
   ];
@@ -159,8 +184,11 @@ type Step = (w: FunctionWriter) => void;
 /** Pushes a float32 splat of `value` (a v128.const, or a local holding it). */
 type PushConstant = (w: FunctionWriter, value: number) => FunctionWriter;
 
-/** The float32 whose bits are the integer 127 (float32's exponent bias), splat for the i32x4 add in 2^k. */
-const exponentBias = new Float32Array(Int32Array.of(127).buffer)[0]!;
+/** 1.5·2²³: added to an integer-valued float32 k (|k| < 2²²), it leaves 0x4B400000 + k in the bits. */
+const exponentMagic = 1.5 * 2 ** 23;
+
+/** The float32 whose bits are the integer 0x4B400000 − 127, splat for the i32x4 subtraction in 2^k. */
+const exponentRebias = new Float32Array(Int32Array.of(0x4b400000 - 127).buffer)[0]!;
 
 /**
  * Hold each of `values` in a v128 local set once at this point (before a loop), and push from those
@@ -187,31 +215,37 @@ function interleave(w: FunctionWriter, chains: readonly (readonly Step[])[]): vo
 }
 
 /** Emits e^v for the f32x4 on the stack, leaving e^v (`t` keeps v; `k`, `f` are scratch; see `expSteps`). */
-function emitExp(w: FunctionWriter, t: number, k: number, f: number): void {
+function emitExp(w: FunctionWriter, t: number, k: number, f: number, constant: PushConstant): void {
   w.set(t);
-  interleave(w, [expSteps(t, k, f)]);
+  interleave(w, [expSteps(t, k, f, constant)]);
   w.get(t);
 }
 
-/** The v128 locals `emitSigmoid` works in; `n` keeps its argument. */
+/** The v128 locals `emitSigmoid` works in (`n` keeps its argument) and its constants. */
 interface SigmoidLocals {
   readonly n: number;
   readonly t: number;
   readonly k: number;
   readonly f: number;
+  readonly constant: PushConstant;
 }
 
+/** Every constant σ's exponential uses (see `expSteps`), and 1. */
+const sigmoidConstants = [1, -80, 80, Math.LOG2E, Math.LN2, 1 / 720, 1 / 120, 1 / 24, 1 / 6, 1 / 2, exponentMagic, exponentRebias];
+
+/** The locals of `emitSigmoid`, its constants set here (call before the loop that uses them). */
 function sigmoidLocals(w: FunctionWriter): SigmoidLocals {
-  return { n: w.local(V128), t: w.local(V128), k: w.local(V128), f: w.local(V128) };
+  const constant = constantLocals(w, sigmoidConstants);
+  return { n: w.local(V128), t: w.local(V128), k: w.local(V128), f: w.local(V128), constant };
 }
 
 /** σ(n) = 1/(1 + e^{−n}) of the f32x4 on the stack (n is left in `locals.n`). */
-function emitSigmoid(w: FunctionWriter, { n, t, k, f }: SigmoidLocals): void {
+function emitSigmoid(w: FunctionWriter, { n, t, k, f, constant }: SigmoidLocals): void {
   w.set(n);
-  splat(w, 1);
-  splat(w, 1);
+  constant(w, 1);
+  constant(w, 1);
   w.v128Zero().get(n).simd(Simd.f32x4Sub);
-  emitExp(w, t, k, f);
+  emitExp(w, t, k, f, constant);
   w.simd(SimdOp.f32x4Add).simd(Simd.f32x4Div);
 }
 
@@ -276,7 +310,7 @@ function phiSteps({ x, z, t, phi, k, f }: GeluLocals, constant: PushConstant): S
 
 /** Every constant the GELU loops use, held in locals. */
 const geluConstants = [
-  Math.SQRT1_2, 1, 0.5, -0.5, ...erfcCoefficients, -80, 80, Math.LOG2E, Math.LN2, 1 / 720, 1 / 120, 1 / 24, 1 / 6, exponentBias, 1 / Math.sqrt(2 * Math.PI),
+  Math.SQRT1_2, 1, 0.5, -0.5, ...erfcCoefficients, -80, 80, Math.LOG2E, Math.LN2, 1 / 720, 1 / 120, 1 / 24, 1 / 6, exponentMagic, exponentRebias, 1 / Math.sqrt(2 * Math.PI),
 ];
 
 /** GELU chains per loop iteration: independent values in flight, so the long dependency chain of Φ does not serialise the loop. */
@@ -358,9 +392,9 @@ function multiplySiluDerivative(
   load(w, at.beta, at.q).simd(SimdOp.f32x4Add);
   emitSigmoid(w, at.sigmoid);
   w.tee(at.s);
-  splat(w, 1);
+  at.sigmoid.constant(w, 1);
   w.get(at.sigmoid.n);
-  splat(w, 1).get(at.s).simd(Simd.f32x4Sub);
+  at.sigmoid.constant(w, 1).get(at.s).simd(Simd.f32x4Sub);
   w.simd(SimdOp.f32x4Mul).simd(SimdOp.f32x4Add).simd(SimdOp.f32x4Mul);
   w.simd(SimdOp.f32x4Mul);
 }
@@ -451,28 +485,103 @@ function affine(withSilu: boolean): FunctionSpec {
   return { params: Array(6).fill(I32), body: w, exportName: withSilu ? 'affineSilu' : 'affine' };
 }
 
+/** The parameters `gradGatherStep` reads: tensor and per-channel vector addresses, and the sums it adds into. */
+interface GatherAt {
+  readonly dy: number;
+  readonly x: number;
+  readonly dn: number;
+  readonly xScale: number;
+  readonly xShift: number;
+  readonly gamma: number;
+  readonly beta: number;
+  readonly sumDn: number;
+  readonly sumDnXHat: number;
+}
+
+/** The locals `gradGatherStep` works in. */
+function gatherLocals(w: FunctionWriter): { xHat: number; d: number; s: number; sigmoid: SigmoidLocals } {
+  return { xHat: w.local(V128), d: w.local(V128), s: w.local(V128), sigmoid: sigmoidLocals(w) };
+}
+
+/** One four-channel step of `gradGather` at element offset `i` and channel offset `q`. */
+function gradGatherStep(w: FunctionWriter, at: GatherAt, locals: ReturnType<typeof gatherLocals>, withSilu: boolean, i: number, q: number): void {
+  const { xHat, d, s, sigmoid } = locals;
+  load(w, at.x, i);
+  load(w, at.xScale, q).simd(SimdOp.f32x4Mul);
+  load(w, at.xShift, q).simd(SimdOp.f32x4Add).set(xHat);
+  load(w, at.dy, i);
+  if (withSilu) multiplySiluDerivative(w, { xHat, gamma: at.gamma, beta: at.beta, q, s, sigmoid });
+  w.set(d);
+  address(w, at.dn, i).get(d);
+  store(w);
+  accumulate(w, at.sumDn, q, () => w.get(d));
+  accumulate(w, at.sumDnXHat, q, () => w.get(d).get(xHat).simd(SimdOp.f32x4Mul));
+}
+
 function gradGather(withSilu: boolean): FunctionSpec {
   const w = new FunctionWriter(11);
   const [dy, x, dn, rows, rowBytes, xScale, xShift, gamma, beta, sumDn, sumDnXHat] = [0, 1, 2, 3, 4, 5, 6, 7, 8, 9, 10];
-  const xHat = w.local(V128);
-  const d = w.local(V128);
-  const s = w.local(V128);
-  const sigmoid = sigmoidLocals(w);
-  rowLoop(w, rows, rowBytes, (i, q) => {
-    load(w, x, i);
-    load(w, xScale, q).simd(SimdOp.f32x4Mul);
-    load(w, xShift, q).simd(SimdOp.f32x4Add).set(xHat);
-    load(w, dy, i);
-    if (withSilu) {
-      multiplySiluDerivative(w, { xHat, gamma, beta, q, s, sigmoid });
-    }
-    w.set(d);
-    address(w, dn, i).get(d);
-    store(w);
-    accumulate(w, sumDn, q, () => w.get(d));
-    accumulate(w, sumDnXHat, q, () => w.get(d).get(xHat).simd(SimdOp.f32x4Mul));
-  });
+  const locals = gatherLocals(w);
+  rowLoop(w, rows, rowBytes, (i, q) => gradGatherStep(w, { dy, x, dn, xScale, xShift, gamma, beta, sumDn, sumDnXHat }, locals, withSilu, i, q));
   return { params: Array(11).fill(I32), body: w, exportName: withSilu ? 'gradGatherSilu' : 'gradGather' };
+}
+
+/**
+ * `rows` rows, `perRow()` on each, then the `pointers` advanced by `rowBytes`; every `blockRows`
+ * rows and at the end each float32 block of `drains` is added into its float64 sums and re-zeroed.
+ */
+function blockedRows(
+  w: FunctionWriter,
+  { rows, rowBytes, blockRows }: { rows: number; rowBytes: number; blockRows: number },
+  pointers: readonly number[],
+  drains: readonly { block: number; sums: number }[],
+  perRow: () => void,
+): void {
+  const left = w.local(I32);
+  const wide = w.local(I32);
+  const v = w.local(V128);
+  const drain = (): void => {
+    for (const { block, sums } of drains) drainBlock(w, rowBytes, block, sums, v, wide);
+  };
+  w.get(blockRows).set(left);
+  eachRow(w, rows, () => {
+    perRow();
+    for (const pointer of pointers) advance(w, pointer, rowBytes);
+    w.get(left).i32(1).op(Scalar.i32Sub).tee(left).op(Op.i32Eqz);
+    w.begin(Op.if);
+    drain();
+    w.get(blockRows).set(left);
+    w.op(Op.end);
+  });
+  drain();
+}
+
+function columnSquaresBlocked(): FunctionSpec {
+  const w = new FunctionWriter(7);
+  const [x, rows, rowBytes, mean, blockRows, block, sums] = [0, 1, 2, 3, 4, 5, 6];
+  const d = w.local(V128);
+  blockedRows(w, { rows, rowBytes, blockRows }, [x], [{ block, sums }], () =>
+    eachQuad(w, rowBytes, (q) =>
+      accumulate(w, block, q, () => {
+        load(w, x, q);
+        load(w, mean, q).simd(Simd.f32x4Sub).tee(d).get(d).simd(SimdOp.f32x4Mul);
+      }),
+    ),
+  );
+  return { params: Array(7).fill(I32), body: w, exportName: 'columnSquaresBlocked' };
+}
+
+function gradGatherBlocked(withSilu: boolean): FunctionSpec {
+  const w = new FunctionWriter(14);
+  const [dy, x, dn, rows, rowBytes, xScale, xShift, gamma, beta, blockRows, blockDn, blockDnXHat, sumDn, sumDnXHat] = [
+    0, 1, 2, 3, 4, 5, 6, 7, 8, 9, 10, 11, 12, 13,
+  ];
+  const locals = gatherLocals(w);
+  const at: GatherAt = { dy, x, dn, xScale, xShift, gamma, beta, sumDn: blockDn, sumDnXHat: blockDnXHat };
+  blockedRows(w, { rows, rowBytes, blockRows }, [dy, x, dn], [{ block: blockDn, sums: sumDn }, { block: blockDnXHat, sums: sumDnXHat }], () =>
+    eachQuad(w, rowBytes, (q) => gradGatherStep(w, at, locals, withSilu, q, q)),
+  );
+  return { params: Array(14).fill(I32), body: w, exportName: withSilu ? 'gradGatherBlockedSilu' : 'gradGatherBlocked' };
 }
 
 function gradApply(): FunctionSpec {
@@ -785,7 +894,7 @@ export function normSimdFor(memory: WebAssembly.Memory): NormSimd {
         [
           columnSums(), columnSquares(), affine(false), affine(true), gradGather(false), gradGather(true), gradApply(),
           layerNormRows(false), layerNormRows(true), layerNormRowsGrad(false), layerNormRowsGrad(true),
-          columnSumsBlocked(), geluForward(), geluBackward(),
+          columnSumsBlocked(), columnSquaresBlocked(), gradGatherBlocked(false), gradGatherBlocked(true), geluForward(), geluBackward(),
         ],
         1,
       ),

@@ -125,53 +125,69 @@ function plainLoops(heap: Float32View, channels: number): SliceLoops {
   };
 }
 
-/** Scratch vectors (float32, C each) in the backend heap for the SIMD functions. */
-const scratchVectors = 8;
+/** Scratch vectors (float32, C each) in the backend heap for the SIMD functions' per-channel coefficients. */
+const scratchVectors = 6;
 
+/**
+ * The SIMD loops over a slice: one call per pass, the float32 column sums drained into float64
+ * every `blockRows` rows inside the wasm. The scratch buffer holds the coefficient vectors, two
+ * float32 blocks and, 8-byte aligned, two float64 sums of C channels each.
+ */
 function simdLoops(backend: WasmBackendLike, memory: WebAssembly.Memory, channels: number): SliceLoops {
   const simd = normSimdFor(memory);
-  const scratch = backend.makeOutput([scratchVectors * channels], 'float32');
-  const base = backend.typedArrayFromHeap(scratch).byteOffset / 4;
+  const scratch = backend.makeOutput([(scratchVectors + 2 + 4) * channels + 1], 'float32');
+  const base = backend.typedArrayFromHeap(scratch).byteOffset;
   const rowBytes = 4 * channels;
-  // The heap view is re-taken on every use: nothing allocates here, but a caller's makeOutput may have grown it.
-  const heap = (): Float32View => new Float32Array(memory.buffer);
-  const slot = (k: number): number => base + k * channels;
-  const put = (k: number, values: Float64Array): number => {
-    heap().set(values, slot(k));
-    return 4 * slot(k);
-  };
-  /** Run `run(rowsInBlock, firstRow)` per block, zeroing accumulators `slots` first and adding them into `into` after. */
-  const blocks = (rows: number, slots: readonly number[], into: readonly Float64Array[], run: (first: number, count: number) => void): void => {
-    for (let first = 0; first < rows; first += blockRows) {
-      const count = Math.min(blockRows, rows - first);
-      const h = heap();
-      for (const k of slots) h.fill(0, slot(k), slot(k) + channels);
-      run(first, count);
-      const after = heap();
-      slots.forEach((k, j) => {
-        const target = into[j]!;
-        for (let c = 0; c < channels; c++) target[c] += after[slot(k) + c]!;
-      });
+  const slot = (k: number): number => base + 4 * k * channels;
+  const blocks = [slot(scratchVectors), slot(scratchVectors + 1)] as const;
+  const sums = [(slot(scratchVectors + 2) + 7) & ~7, ((slot(scratchVectors + 2) + 7) & ~7) + 8 * channels] as const;
+  // Views of the heap, re-taken only when a caller's makeOutput has grown (and so replaced) its buffer.
+  let floats = new Float32Array(memory.buffer);
+  let doubles = new Float64Array(memory.buffer);
+  const heap = (): { floats: Float32View; doubles: Float64Array } => {
+    if (floats.buffer !== memory.buffer) {
+      floats = new Float32Array(memory.buffer);
+      doubles = new Float64Array(memory.buffer);
     }
+    return { floats, doubles };
+  };
+  const put = (k: number, values: Float64Array): number => {
+    heap().floats.set(values, slot(k) / 4);
+    return slot(k);
+  };
+  /** Zero the float32 blocks and float64 sums the next blocked call accumulates in. */
+  const zeroSums = (count: 1 | 2): void => {
+    const h = heap();
+    h.floats.fill(0, blocks[0] / 4, blocks[0] / 4 + count * channels);
+    h.doubles.fill(0, sums[0] / 8, sums[0] / 8 + count * channels);
+  };
+  /** into[c] += the float64 sums[which][c]. */
+  const addSums = (which: 0 | 1, into: Float64Array): void => {
+    const { doubles: d } = heap();
+    const at = sums[which] / 8;
+    for (let c = 0; c < channels; c++) into[c] += d[at + c]!;
   };
   return {
     columnSums(x, rows, into) {
-      blocks(rows, [0], [into], (first, count) => simd.columnSums(4 * x + first * rowBytes, count, rowBytes, 4 * slot(0)));
+      zeroSums(1);
+      simd.columnSumsBlocked(4 * x, rows, rowBytes, rowBytes, blockRows, blocks[0], sums[0]);
+      addSums(0, into);
     },
     columnSquares(x, rows, mean, into) {
       const meanPtr = put(1, mean);
-      blocks(rows, [0], [into], (first, count) => simd.columnSquares(4 * x + first * rowBytes, count, rowBytes, meanPtr, 4 * slot(0)));
+      zeroSums(1);
+      simd.columnSquaresBlocked(4 * x, rows, rowBytes, meanPtr, blockRows, blocks[0], sums[0]);
+      addSums(0, into);
     },
     affine(x, y, rows, a, b, useSilu) {
       (useSilu ? simd.affineSilu : simd.affine)(4 * x, 4 * y, rows, rowBytes, put(0, a), put(1, b));
     },
     gradGather(dy, x, dn, rows, { xScale, xShift, gamma, beta }, useSilu, sumDn, sumDnXHat) {
       const pointers = [put(2, xScale), put(3, xShift), put(4, gamma), put(5, beta)] as const;
-      const run = useSilu ? simd.gradGatherSilu : simd.gradGather;
-      blocks(rows, [0, 1], [sumDn, sumDnXHat], (first, count) => {
-        const offset = first * rowBytes;
-        run(4 * dy + offset, 4 * x + offset, 4 * dn + offset, count, rowBytes, ...pointers, 4 * slot(0), 4 * slot(1));
-      });
+      zeroSums(2);
+      (useSilu ? simd.gradGatherBlockedSilu : simd.gradGatherBlocked)(4 * dy, 4 * x, 4 * dn, rows, rowBytes, ...pointers, blockRows, blocks[0], blocks[1], sums[0], sums[1]);
+      addSums(0, sumDn);
+      addSums(1, sumDnXHat);
     },
     gradApply(dn, x, dx, rows, p, q, t) {
       simd.gradApply(4 * dn, 4 * x, 4 * dx, rows, rowBytes, put(0, p), put(1, q), put(2, t));
