@@ -17,8 +17,10 @@ import * as tf from '@tensorflow/tfjs-core';
 export const normKernelName = 'GqNorm';
 
 /**
- * Gradient of `normKernelName`. Inputs: dy [outer, inner, C], x, gamma, beta, and the forward's
- * mean and rstd. Attrs: `NormKernelAttrs`. Outputs: dx [outer, inner, C], dgamma [C], dbeta [C].
+ * Gradient of `normKernelName`. Inputs: dy [outer, inner, C], x, gamma, beta, the forward's mean
+ * and rstd, and with SiLU also y, the forward's output (a kernel may take σ(n) = y/n from it rather
+ * than recompute e^−n; it may ignore it). Attrs: `NormKernelAttrs`. Outputs: dx [outer, inner, C],
+ * dgamma [C], dbeta [C].
  */
 export const normGradKernelName = 'GqNormGrad';
 
@@ -69,12 +71,15 @@ export function fusedNorm(x: tf.Tensor3D, gamma: tf.Tensor1D, beta: tf.Tensor1D,
   const run = tf.customGrad((...args: (tf.Tensor | tf.GradSaveFunc)[]) => {
     const [input, scale, shift, save] = args as [tf.Tensor, tf.Tensor, tf.Tensor, tf.GradSaveFunc];
     const [value, mean, rstd] = runKernel(normKernelName, { x: input, gamma: scale, beta: shift }, attrs) as [tf.Tensor, tf.Tensor, tf.Tensor];
-    save([input, scale, shift, mean, rstd]);
+    // With SiLU the output is saved too (it stays alive anyway as the next layer's input).
+    save(attrs.activation === 'silu' ? [input, scale, shift, mean, rstd, value] : [input, scale, shift, mean, rstd]);
     return {
       value,
       gradFunc: (dy: tf.Tensor, saved: tf.Tensor[]) => {
-        const [savedX, savedGamma, savedBeta, savedMean, savedRstd] = saved as [tf.Tensor, tf.Tensor, tf.Tensor, tf.Tensor, tf.Tensor];
-        return runKernel(normGradKernelName, { dy, x: savedX, gamma: savedGamma, beta: savedBeta, mean: savedMean, rstd: savedRstd }, attrs);
+        const [savedX, savedGamma, savedBeta, savedMean, savedRstd, savedY] = saved as [tf.Tensor, tf.Tensor, tf.Tensor, tf.Tensor, tf.Tensor, tf.Tensor | undefined];
+        const inputs: tf.NamedTensorMap = { dy, x: savedX, gamma: savedGamma, beta: savedBeta, mean: savedMean, rstd: savedRstd };
+        if (savedY !== undefined) inputs.y = savedY;
+        return runKernel(normGradKernelName, inputs, attrs);
       },
     };
   });

@@ -626,6 +626,28 @@ describe('fused layer kernels: @gq/nn on wasm (one kernel each way) matches its 
     },
   );
 
+  it('groupNorm SiLU gradient where the normalised value is exactly 0 (σ = ½ there, not y/n = 0/0)', async () => {
+    // Every channel runs (−a, 0, 0, a) over its positions (a = 1 + channel mod 5), so each group's
+    // mean is exactly 0, and β = 0: n = x·a + b is exactly 0 wherever x is, where the gradient takes
+    // σ(0) = ½ from its rule rather than y/n = 0/0.
+    const shape = [2, 8, 8, 16] as const;
+    const size = 2 * 8 * 8 * 16;
+    const x = Float32Array.from({ length: size }, (_, i) => [-1, 0, 0, 1][Math.floor(i / 16) % 4]! * (1 + ((i % 16) % 5)));
+    const dy = normals(90, size);
+    await expectPath(normGradKernelName, 'fast', async () => {
+      const error = await compare(() => {
+        const input = tf.tensor4d(x, [...shape]);
+        const gamma = tf.tensor1d(normals(91, 16).map((v) => 1 + 0.3 * v));
+        const beta = tf.zeros([16]) as tf.Tensor1D;
+        const upstream = tf.tensor4d(dy, [...shape]);
+        const run = (a: tf.Tensor, g: tf.Tensor, b: tf.Tensor): tf.Tensor => groupNorm(a as tf.Tensor4D, g as tf.Tensor1D, b as tf.Tensor1D, 4, 1e-6, { activation: 'silu' });
+        const grads = tf.grads((a: tf.Tensor, g: tf.Tensor, b: tf.Tensor) => tf.sum(tf.mul(run(a, g, b), upstream)))([input, gamma, beta]);
+        return [run(input, gamma, beta), ...grads];
+      });
+      expect(error).toBeLessThanOrEqual(tolerance);
+    });
+  });
+
   it.each([
     [[4, 7, 32]],
     [[3, 5]],

@@ -85,6 +85,15 @@ export interface NormSimd {
     dy: number, x: number, dn: number, rows: number, rowBytes: number, xScale: number, xShift: number, gamma: number, beta: number,
     blockRows: number, blockDn: number, blockDnXHat: number, sumDn: number, sumDnXHat: number,
   ): void;
+  /**
+   * As `gradGatherBlocked` with SiLU, σ(n) taken from the forward's output y = n·σ(n) rather than
+   * recomputed: n = x·a[c] + b[c] with the forward's own affine coefficients (so n is the forward's
+   * n, bit for bit), σ = y/n (½ where n = 0), dn = dy·(σ + y·(1 − σ)).
+   */
+  gradGatherBlockedSiluOutput(
+    dy: number, x: number, dn: number, rows: number, rowBytes: number, xScale: number, xShift: number, y: number, a: number, b: number,
+    blockRows: number, blockDn: number, blockDnXHat: number, sumDn: number, sumDnXHat: number,
+  ): void;
   /** As `gradGatherBlocked` with SiLU. */
   gradGatherBlockedSilu(
     dy: number, x: number, dn: number, rows: number, rowBytes: number, xScale: number, xShift: number, gamma: number, beta: number,
@@ -485,7 +494,11 @@ function affine(withSilu: boolean): FunctionSpec {
   return { params: Array(6).fill(I32), body: w, exportName: withSilu ? 'affineSilu' : 'affine' };
 }
 
-/** The parameters `gradGatherStep` reads: tensor and per-channel vector addresses, and the sums it adds into. */
+/**
+ * The parameters `gradGatherStep` reads: tensor and per-channel vector addresses, and the sums it
+ * adds into. With SiLU either `gamma` and `beta` (σ recomputed from n = x̂·γ + β) or the forward's
+ * output `y` with its affine coefficients `a` and `b` (σ = y/n with n = x·a + b).
+ */
 interface GatherAt {
   readonly dy: number;
   readonly x: number;
@@ -496,11 +509,40 @@ interface GatherAt {
   readonly beta: number;
   readonly sumDn: number;
   readonly sumDnXHat: number;
+  readonly output?: { readonly y: number; readonly a: number; readonly b: number };
+}
+
+const f32x4Eq = 0x41;
+
+/**
+ * Multiply the f32x4 on the stack (dy) by silu′(n) = σ + y·(1 − σ), with n = x·a[q] + b[q] (the
+ * forward's n), y the forward's output at `i` and σ = y/n, or ½ where n = 0 (0/0 otherwise).
+ */
+function multiplySiluDerivativeFromOutput(
+  w: FunctionWriter,
+  at: { readonly x: number; readonly y: number; readonly a: number; readonly b: number; readonly i: number; readonly q: number },
+  locals: { readonly n: number; readonly yv: number; readonly s: number; readonly constant: PushConstant },
+): void {
+  const { n, yv, s, constant } = locals;
+  load(w, at.x, at.i);
+  load(w, at.a, at.q).simd(SimdOp.f32x4Mul);
+  load(w, at.b, at.q).simd(SimdOp.f32x4Add).set(n);
+  load(w, at.y, at.i).set(yv);
+  // σ = n ≠ 0 ? y/n : ½ (bitselect takes its first operand where the mask is set).
+  constant(w, 0.5);
+  w.get(yv).get(n).simd(Simd.f32x4Div);
+  w.get(n).v128Zero().simd(f32x4Eq);
+  w.simd(Simd.v128Bitselect).set(s);
+  // dy·(σ + y·(1 − σ))
+  w.get(s).get(yv);
+  constant(w, 1).get(s).simd(Simd.f32x4Sub);
+  w.simd(SimdOp.f32x4Mul).simd(SimdOp.f32x4Add);
+  w.simd(SimdOp.f32x4Mul);
 }
 
 /** The locals `gradGatherStep` works in. */
-function gatherLocals(w: FunctionWriter): { xHat: number; d: number; s: number; sigmoid: SigmoidLocals } {
-  return { xHat: w.local(V128), d: w.local(V128), s: w.local(V128), sigmoid: sigmoidLocals(w) };
+function gatherLocals(w: FunctionWriter): { xHat: number; d: number; s: number; n: number; yv: number; sigmoid: SigmoidLocals } {
+  return { xHat: w.local(V128), d: w.local(V128), s: w.local(V128), n: w.local(V128), yv: w.local(V128), sigmoid: sigmoidLocals(w) };
 }
 
 /** One four-channel step of `gradGather` at element offset `i` and channel offset `q`. */
@@ -510,7 +552,9 @@ function gradGatherStep(w: FunctionWriter, at: GatherAt, locals: ReturnType<type
   load(w, at.xScale, q).simd(SimdOp.f32x4Mul);
   load(w, at.xShift, q).simd(SimdOp.f32x4Add).set(xHat);
   load(w, at.dy, i);
-  if (withSilu) multiplySiluDerivative(w, { xHat, gamma: at.gamma, beta: at.beta, q, s, sigmoid });
+  if (withSilu && at.output !== undefined) {
+    multiplySiluDerivativeFromOutput(w, { x: at.x, ...at.output, i, q }, { n: locals.n, yv: locals.yv, s, constant: sigmoid.constant });
+  } else if (withSilu) multiplySiluDerivative(w, { xHat, gamma: at.gamma, beta: at.beta, q, s, sigmoid });
   w.set(d);
   address(w, at.dn, i).get(d);
   store(w);
@@ -571,17 +615,26 @@ function columnSquaresBlocked(): FunctionSpec {
   return { params: Array(7).fill(I32), body: w, exportName: 'columnSquaresBlocked' };
 }
 
-function gradGatherBlocked(withSilu: boolean): FunctionSpec {
-  const w = new FunctionWriter(14);
-  const [dy, x, dn, rows, rowBytes, xScale, xShift, gamma, beta, blockRows, blockDn, blockDnXHat, sumDn, sumDnXHat] = [
-    0, 1, 2, 3, 4, 5, 6, 7, 8, 9, 10, 11, 12, 13,
-  ];
+/**
+ * `gradGatherBlocked`, `gradGatherBlockedSilu` and (`silu` 'output') `gradGatherBlockedSiluOutput`,
+ * whose parameters 7–9 are y, a and b where the others have γ and β (and no third).
+ */
+function gradGatherBlocked(silu: false | 'recompute' | 'output'): FunctionSpec {
+  const fromOutput = silu === 'output';
+  const w = new FunctionWriter(fromOutput ? 15 : 14);
+  const [dy, x, dn, rows, rowBytes, xScale, xShift, gamma, beta] = [0, 1, 2, 3, 4, 5, 6, 7, 8];
+  const [blockRows, blockDn, blockDnXHat, sumDn, sumDnXHat] = fromOutput ? [10, 11, 12, 13, 14] : [9, 10, 11, 12, 13];
   const locals = gatherLocals(w);
-  const at: GatherAt = { dy, x, dn, xScale, xShift, gamma, beta, sumDn: blockDn, sumDnXHat: blockDnXHat };
-  blockedRows(w, { rows, rowBytes, blockRows }, [dy, x, dn], [{ block: blockDn, sums: sumDn }, { block: blockDnXHat, sums: sumDnXHat }], () =>
-    eachQuad(w, rowBytes, (q) => gradGatherStep(w, at, locals, withSilu, q, q)),
+  const at: GatherAt = {
+    dy, x, dn, xScale, xShift, gamma, beta, sumDn: blockDn, sumDnXHat: blockDnXHat,
+    ...(fromOutput ? { output: { y: 7, a: 8, b: 9 } } : {}),
+  };
+  const pointers = fromOutput ? [dy, x, dn, 7] : [dy, x, dn];
+  blockedRows(w, { rows, rowBytes, blockRows }, pointers, [{ block: blockDn, sums: sumDn }, { block: blockDnXHat, sums: sumDnXHat }], () =>
+    eachQuad(w, rowBytes, (q) => gradGatherStep(w, at, locals, silu !== false, q, q)),
   );
-  return { params: Array(14).fill(I32), body: w, exportName: withSilu ? 'gradGatherBlockedSilu' : 'gradGatherBlocked' };
+  const exportName = silu === 'output' ? 'gradGatherBlockedSiluOutput' : silu === 'recompute' ? 'gradGatherBlockedSilu' : 'gradGatherBlocked';
+  return { params: Array(fromOutput ? 15 : 14).fill(I32), body: w, exportName };
 }
 
 function gradApply(): FunctionSpec {
@@ -894,7 +947,7 @@ export function normSimdFor(memory: WebAssembly.Memory): NormSimd {
         [
           columnSums(), columnSquares(), affine(false), affine(true), gradGather(false), gradGather(true), gradApply(),
           layerNormRows(false), layerNormRows(true), layerNormRowsGrad(false), layerNormRowsGrad(true),
-          columnSumsBlocked(), columnSquaresBlocked(), gradGatherBlocked(false), gradGatherBlocked(true), geluForward(), geluBackward(),
+          columnSumsBlocked(), columnSquaresBlocked(), gradGatherBlocked(false), gradGatherBlocked('recompute'), gradGatherBlocked('output'), geluForward(), geluBackward(),
         ],
         1,
       ),

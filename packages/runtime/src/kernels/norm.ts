@@ -67,11 +67,16 @@ interface SliceLoops {
   columnSums(x: number, rows: number, into: Float64Array): void;
   columnSquares(x: number, rows: number, mean: Float64Array, into: Float64Array): void;
   affine(x: number, y: number, rows: number, a: Float64Array, b: Float64Array, useSilu: boolean): void;
-  /** dn = dy·act′(x̂·γ + β) with x̂ = x·xScale + xShift, stored at `dn`; sumDn += dn, sumDnXHat += dn·x̂. */
+  /**
+   * dn = dy·act′(x̂·γ + β) with x̂ = x·xScale + xShift, stored at `dn`; sumDn += dn, sumDnXHat += dn·x̂.
+   * With `output` (the forward's y and its affine coefficients a, b), SiLU's σ may be taken from
+   * y = n·σ(n) instead of recomputed.
+   */
   gradGather(
     dy: number, x: number, dn: number, rows: number,
     coefficients: { xScale: Float64Array; xShift: Float64Array; gamma: Float64Array; beta: Float64Array },
     useSilu: boolean, sumDn: Float64Array, sumDnXHat: Float64Array,
+    output?: { y: number; a: Float64Array; b: Float64Array },
   ): void;
   /** dx = dn·p + x·q + t (dx may be dn). */
   gradApply(dn: number, x: number, dx: number, rows: number, p: Float64Array, q: Float64Array, t: Float64Array): void;
@@ -126,7 +131,7 @@ function plainLoops(heap: Float32View, channels: number): SliceLoops {
 }
 
 /** Scratch vectors (float32, C each) in the backend heap for the SIMD functions' per-channel coefficients. */
-const scratchVectors = 6;
+const scratchVectors = 8;
 
 /**
  * The SIMD loops over a slice: one call per pass, the float32 column sums drained into float64
@@ -182,10 +187,15 @@ function simdLoops(backend: WasmBackendLike, memory: WebAssembly.Memory, channel
     affine(x, y, rows, a, b, useSilu) {
       (useSilu ? simd.affineSilu : simd.affine)(4 * x, 4 * y, rows, rowBytes, put(0, a), put(1, b));
     },
-    gradGather(dy, x, dn, rows, { xScale, xShift, gamma, beta }, useSilu, sumDn, sumDnXHat) {
-      const pointers = [put(2, xScale), put(3, xShift), put(4, gamma), put(5, beta)] as const;
+    gradGather(dy, x, dn, rows, { xScale, xShift, gamma, beta }, useSilu, sumDn, sumDnXHat, output) {
+      const [scaleAt, shiftAt] = [put(2, xScale), put(3, xShift)];
       zeroSums(2);
-      (useSilu ? simd.gradGatherBlockedSilu : simd.gradGatherBlocked)(4 * dy, 4 * x, 4 * dn, rows, rowBytes, ...pointers, blockRows, blocks[0], blocks[1], sums[0], sums[1]);
+      const tail = [blockRows, blocks[0], blocks[1], sums[0], sums[1]] as const;
+      if (useSilu && output !== undefined) {
+        simd.gradGatherBlockedSiluOutput(4 * dy, 4 * x, 4 * dn, rows, rowBytes, scaleAt, shiftAt, 4 * output.y, put(6, output.a), put(7, output.b), ...tail);
+      } else {
+        (useSilu ? simd.gradGatherBlockedSilu : simd.gradGatherBlocked)(4 * dy, 4 * x, 4 * dn, rows, rowBytes, scaleAt, shiftAt, put(4, gamma), put(5, beta), ...tail);
+      }
       addSums(0, sumDn);
       addSums(1, sumDnXHat);
     },
@@ -242,6 +252,20 @@ function spreadGroups(perChannel: Float64Array, groups: number, target: Float64A
 }
 
 /**
+ * The forward's per-channel affine map y = act(x·a[c] + b[c]): a = r·γ, b = β − μ·a, in float64 from
+ * the (float32) group statistics; the gradient recomputes the forward's n = x·a + b from the same
+ * values, bit for bit.
+ */
+function affineCoefficients(
+  mean: (c: number) => number, rstd: (c: number) => number, gamma: Float64Array, beta: Float64Array, a: Float64Array, b: Float64Array,
+): void {
+  for (let c = 0; c < a.length; c++) {
+    a[c] = rstd(c) * gamma[c]!;
+    b[c] = beta[c]! - mean(c) * a[c]!;
+  }
+}
+
+/**
  * Forward: y = act(γ·(x − μ_g)·r_g + β) with μ_g and r_g = 1/√(var_g + eps) per (outer, group),
  * i.e. y = act(x·a[c] + b[c]) with a = r·γ and b = β − μ·r·γ per channel. Two passes for the
  * statistics (mean, then squared deviations): no cancellation whatever the offset.
@@ -289,10 +313,7 @@ export function normForward(backend: WasmBackendLike, x: TensorInfo, gamma: Tens
         means[o * groups + g] = mean[g * perGroup]!;
         rstds[o * groups + g] = rstd[g * perGroup]!;
       }
-      for (let c = 0; c < channels; c++) {
-        a[c] = rstd[c]! * scale[c]!;
-        b[c] = shift[c]! - mean[c]! * a[c]!;
-      }
+      affineCoefficients((c) => mean[c]!, (c) => rstd[c]!, scale, shift, a, b);
       loops.affine(xBase + offset, yBase + offset, inner, a, b, activation === 'silu');
     }
   } finally {
@@ -311,7 +332,7 @@ export function normForward(backend: WasmBackendLike, x: TensorInfo, gamma: Tens
  */
 export function normBackward(
   backend: WasmBackendLike,
-  inputs: { dy: TensorInfo; x: TensorInfo; gamma: TensorInfo; beta: TensorInfo; mean: TensorInfo; rstd: TensorInfo },
+  inputs: { dy: TensorInfo; x: TensorInfo; gamma: TensorInfo; beta: TensorInfo; mean: TensorInfo; rstd: TensorInfo; y?: TensorInfo },
   attrs: NormKernelAttrs,
 ): TensorInfo[] {
   const { groups, activation } = attrs;
@@ -346,9 +367,13 @@ export function normBackward(
   const q = new Float64Array(channels);
   const t = new Float64Array(channels);
   const count = inner * perGroup;
+  // With SiLU and the forward's output, σ comes from y = n·σ(n) (n from the forward's a, b) instead of e^−n.
+  const output = activation === 'silu' && inputs.y !== undefined ? { y: offsetOf(backend, inputs.y), a: new Float64Array(channels), b: new Float64Array(channels) } : undefined;
   try {
     for (let o = 0; o < outer; o++) {
       const offset = o * inner * channels;
+      const group = (c: number): number => o * groups + Math.floor(c / perGroup);
+      if (output !== undefined) affineCoefficients((c) => means[group(c)]!, (c) => rstds[group(c)]!, gamma, beta, output.a, output.b);
       for (let c = 0; c < channels; c++) {
         const g = o * groups + Math.floor(c / perGroup);
         xScale[c] = rstds[g]!;
@@ -356,7 +381,10 @@ export function normBackward(
       }
       sumDn.fill(0);
       sumDnXHat.fill(0);
-      loops.gradGather(dyBase + offset, xBase + offset, dxBase + offset, inner, { xScale, xShift, gamma, beta }, activation === 'silu', sumDn, sumDnXHat);
+      loops.gradGather(
+        dyBase + offset, xBase + offset, dxBase + offset, inner, { xScale, xShift, gamma, beta }, activation === 'silu', sumDn, sumDnXHat,
+        output === undefined ? undefined : { ...output, y: output.y + offset },
+      );
       for (let g = 0; g < groups; g++) {
         let meanU = 0;
         let meanUXHat = 0;

@@ -207,7 +207,7 @@ function forwardConvolution(name: 'Conv2D' | 'FusedConv2D'): (args: Args) => Ten
 }
 
 type NormInputs = { x: TensorInfo; gamma: TensorInfo; beta: TensorInfo };
-type NormGradInputs = NormInputs & { dy: TensorInfo; mean: TensorInfo; rstd: TensorInfo };
+type NormGradInputs = NormInputs & { dy: TensorInfo; mean: TensorInfo; rstd: TensorInfo; y?: TensorInfo };
 
 const kernelFuncs: Record<TrainingKernelName, (args: Args) => TensorInfo | TensorInfo[]> = {
   Conv2DBackpropFilter: counted('Conv2DBackpropFilter', (backend, { x, dy }: { x: TensorInfo; dy: TensorInfo }, attrs: Conv2DBackpropFilterAttrs) =>
