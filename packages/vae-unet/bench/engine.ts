@@ -4,7 +4,8 @@
  * The training engine on the models users train (UNet tiny32 and cpu32, ViT cpu32; batch 32 of
  * 32×32 RGB; mean L1 + 0.1·KL, Adam): train ms/step and encode/decode images/s on one thread
  * (this one) and on two worker threads, each with the engine's layer kernels and Winograd
- * convolutions ('fused'), with the layer kernels but direct convolutions ('direct'), and without
+ * convolutions ('fused'), the same with separate multiplies and adds in the matrix products
+ * ('separate'), with the layer kernels but direct convolutions ('direct'), and without
  * them ('composed', the engine before they existed), interleaved in one run and reported as
  * medians; then a per-kernel profile of one step of each with the share of time in
  * convolution/matrix-product kernels, their rate in GFLOP/s, and per target the bound set by the
@@ -64,17 +65,25 @@ function perVariant<T>(make: (variant: (typeof variants)[number]) => T): Record<
   return Object.fromEntries(variants.map((v) => [v.label, make(v)])) as Record<Variant, T>;
 }
 
-/** Run each variant's `run` once per round, alternating, after one warm-up each; medians in ms. */
-async function interleavedTimes(run: Record<Variant, () => Promise<number>>, rounds: number): Promise<Record<Variant, number>> {
+/**
+ * Warm-up calls per variant before timing on worker threads: each worker compiles its own
+ * WebAssembly (V8 first runs it unoptimised and optimises it in background threads that share the
+ * two cores), so its first steps run slower than a training run's thousands; one thread reuses the
+ * main thread's modules, warm after one call.
+ */
+const workerWarmups = 3;
+
+/** Run each variant's `run` once per round, alternating, after `warmups` calls each; medians in ms. */
+async function interleavedTimes(run: Record<Variant, () => Promise<number>>, rounds: number, warmups = 1): Promise<Record<Variant, number>> {
   const times = perVariant((): number[] => []);
-  for (const v of variants) await run[v.label]();
+  for (const v of variants) for (let i = 0; i < warmups; i++) await run[v.label]();
   for (let r = 0; r < rounds; r++) for (const v of variants) times[v.label].push(await run[v.label]());
   return perVariant((v) => median(times[v.label]));
 }
 
 /** `interleavedTimes` of runs timed from outside. */
-function interleaved(run: Record<Variant, () => Promise<unknown>>, rounds: number): Promise<Record<Variant, number>> {
-  return interleavedTimes(perVariant((v) => () => timeMs(run[v.label])), rounds);
+function interleaved(run: Record<Variant, () => Promise<unknown>>, rounds: number, warmups = 1): Promise<Record<Variant, number>> {
+  return interleavedTimes(perVariant((v) => () => timeMs(run[v.label])), rounds, warmups);
 }
 
 interface OneThread {
@@ -292,9 +301,9 @@ async function twoWorkers(name: BenchModelName, rows: Row[], breakdowns: WorkerB
       const result = await trainers[v.label]!.step(shards);
       if (v.label === 'fused') timings.push(result.timing);
     };
-    const train = await interleaved(perVariant(step), steps);
+    const train = await interleaved(perVariant(step), steps, workerWarmups);
     rows.push({ model: name, work: `train step, ${workers} workers`, unit: 'ms', values: train });
-    breakdowns.push(breakdownOf(name, timings.slice(1)));
+    breakdowns.push(breakdownOf(name, timings.slice(workerWarmups)));
   } finally {
     await Promise.all(variants.map((v) => trainers[v.label]?.dispose()));
   }
@@ -312,7 +321,7 @@ async function twoWorkers(name: BenchModelName, rows: Row[], breakdowns: WorkerB
         );
         return performance.now() - start;
       };
-      const values = await interleavedTimes(perVariant((v) => run(pools[v.label]!)), steps);
+      const values = await interleavedTimes(perVariant((v) => run(pools[v.label]!)), steps, workerWarmups);
       rows.push({ model: name, work: `${what}, ${workers} workers`, unit: 'img/s', values });
     }
   } finally {
@@ -376,7 +385,7 @@ async function main(): Promise<void> {
   await ensureGradients();
   registerTrainingKernels();
   console.log(
-    `wasm backend, batch ${batch}, ${side}×${side} RGB, medians of ${steps} interleaved runs after one warm-up each. ` +
+    `wasm backend, batch ${batch}, ${side}×${side} RGB, medians of ${steps} interleaved runs after one warm-up each (${workerWarmups} on worker threads). ` +
       "'fused' = this engine; 'separate' = the same with registerTrainingKernels({ fusedMultiplyAdd: false }) (the products multiply, then add); " +
       "'direct' = the engine with registerTrainingKernels({ winograd: false }) (every convolution on wasm's direct kernel); " +
       "'composed' = registerTrainingKernels({ fused: false }) (layers as tfjs op chains, wasm's own matrix products, sums and convolutions) and tfjs's own Adam. " +
