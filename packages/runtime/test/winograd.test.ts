@@ -85,10 +85,20 @@ describe.each([2, 4] as const)('Winograd convolution on wasm, output tiles of %i
     { shape: [8, 6, 10, 16], co: 20 },
     // One tile per image with F(4×4): it lies on all four edges.
     { shape: [32, 4, 4, 16], co: 16 },
+    // Thin layers: F(4×4) takes 4 channels up (F(2×2) 16), and 3 through zero-padded copies.
+    ...(outputTile === 4
+      ? [
+          { shape: [8, 8, 8, 4], co: 16 },
+          { shape: [4, 16, 16, 16], co: 4 },
+          { shape: [8, 8, 8, 3], co: 16 },
+          { shape: [4, 16, 16, 16], co: 3 },
+        ]
+      : []),
   ];
   for (const { shape, co } of cases) {
     it(`fused conv2d + bias, x [${shape.join(',')}] → ${co} channels, matches a float64 oracle`, async () => {
-      expect(winogradApplies(shape, [3, 3, shape[3]!, co])).toBe(true);
+      const padded = (c: number): number => Math.ceil(c / 4) * 4;
+      expect(winogradApplies([...shape.slice(0, 3), padded(shape[3]!)], [3, 3, padded(shape[3]!), padded(co)])).toBe(true);
       const x = normals(1, shape.reduce((a, b) => a * b, 1));
       const w = normals(2, 9 * shape[3]! * co);
       const bias = normals(3, co);
@@ -128,7 +138,17 @@ describe.each([2, 4] as const)('Winograd convolution on wasm, output tiles of %i
     expect(relativeError(dx!, convOracle(dy, flipped, undefined, [4, 8, 8, co], 32))).toBeLessThan(tolerance);
   });
 
-  for (const [batch, height, width, ci, co] of [[4, 8, 8, 32, 36], [2, 16, 12, 40, 32], [2, 16, 16, 16, 16]]) {
+  for (const [batch, height, width, ci, co] of [
+    [4, 8, 8, 32, 36],
+    [2, 16, 12, 40, 32],
+    [2, 16, 16, 16, 16],
+    ...(outputTile === 4
+      ? [
+          [4, 8, 8, 3, 16],
+          [2, 16, 16, 16, 3],
+        ]
+      : []),
+  ]) {
     it(`the weight gradient, x [${batch},${height},${width},${ci}] → ${co} channels, matches a float64 oracle`, async () => {
       const x = normals(12, batch * height * width * ci);
       const w = normals(13, 9 * ci * co);
@@ -191,9 +211,11 @@ describe.each([2, 4] as const)('Winograd convolution on wasm, output tiles of %i
   });
 
   it('leaves other convolutions to wasm\'s kernel, which still gives the same results', async () => {
-    // Too few channels, odd size, stride 2, too few tiles, an activation: each runs direct.
+    // Too few channels for F(2×2) (sides not multiples of 4), channels not a multiple of 4, odd
+    // size, stride 2, too few tiles, an activation: each runs direct.
     const others = [
-      { shape: [4, 8, 8, 8], co: 32, strides: 1, activation: 'linear' },
+      { shape: [8, 6, 6, 8], co: 32, strides: 1, activation: 'linear' },
+      { shape: [8, 6, 6, 3], co: 32, strides: 1, activation: 'linear' },
       { shape: [4, 9, 8, 32], co: 32, strides: 1, activation: 'linear' },
       { shape: [4, 8, 8, 32], co: 32, strides: 2, activation: 'linear' },
       { shape: [1, 8, 8, 32], co: 32, strides: 1, activation: 'linear' },
