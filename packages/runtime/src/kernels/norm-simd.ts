@@ -56,51 +56,44 @@ const F64 = 0x7c as unknown as ValueType;
 
 /** The emitted functions, callable with byte offsets into the backend heap. */
 export interface NormSimd {
-  /** sums[c] += Σ_r x[r, c]. */
-  columnSums(x: number, rows: number, rowBytes: number, sums: number): void;
-  /** sums[c] += Σ_r (x[r, c] − mean[c])². */
-  columnSquares(x: number, rows: number, rowBytes: number, mean: number, sums: number): void;
-  /** y[r, c] = x[r, c]·a[c] + b[c]. */
-  affine(x: number, y: number, rows: number, rowBytes: number, a: number, b: number): void;
-  /** y[r, c] = silu(x[r, c]·a[c] + b[c]). */
-  affineSilu(x: number, y: number, rows: number, rowBytes: number, a: number, b: number): void;
-  /**
-   * With x̂ = x·xScale[c] + xShift[c]: dn = dy (or dy·silu′(x̂·γ[c] + β[c])) stored to `dn`,
-   * sumDn[c] += dn, sumDnXHat[c] += dn·x̂. `dn` may alias `dy`.
+  /*
+   * The group-normalisation passes, each over `images` consecutive [rows, C] slices (C = rowBytes/4)
+   * in one call. Per-image coefficient vectors ([images, C] float32, one row of C per image) advance
+   * with the images; float32 column sums run in blocks (zeroed by the caller) drained into the float64
+   * sums ([images, C], 8 bytes a channel) every `blockRows` rows of an image and at its end.
    */
-  gradGather(dy: number, x: number, dn: number, rows: number, rowBytes: number, xScale: number, xShift: number, gamma: number, beta: number, sumDn: number, sumDnXHat: number): void;
-  /** As `gradGather` with SiLU. */
-  gradGatherSilu(dy: number, x: number, dn: number, rows: number, rowBytes: number, xScale: number, xShift: number, gamma: number, beta: number, sumDn: number, sumDnXHat: number): void;
+  /** sums[i, c] += Σ_r x[i, r, c]. */
+  columnSumsImages(x: number, images: number, rows: number, rowBytes: number, blockRows: number, block: number, sums: number): void;
+  /** sums[i, c] += Σ_r (x[i, r, c] − mean[i, c])². */
+  columnSquaresImages(x: number, images: number, rows: number, rowBytes: number, mean: number, blockRows: number, block: number, sums: number): void;
+  /** y[i, r, c] = x[i, r, c]·a[i, c] + b[i, c]. */
+  affineImages(x: number, y: number, images: number, rows: number, rowBytes: number, a: number, b: number): void;
+  /** y[i, r, c] = silu(x[i, r, c]·a[i, c] + b[i, c]). */
+  affineSiluImages(x: number, y: number, images: number, rows: number, rowBytes: number, a: number, b: number): void;
   /**
-   * `columnSquares` over a whole slice: block[c] += (x[r, c] − mean[c])² in float32 (the caller
-   * zeroes `block`), added into the float64 sums[c] (8 bytes a channel) and re-zeroed every
-   * `blockRows` rows and at the end.
+   * With x̂ = x·xScale[i, c] + xShift[i, c]: dn = dy (or dy·silu′(x̂·γ[c] + β[c])) stored to `dn`,
+   * sumDn[i, c] += dn, sumDnXHat[i, c] += dn·x̂ (blocked as above). `dn` may alias `dy`.
    */
-  columnSquaresBlocked(x: number, rows: number, rowBytes: number, mean: number, blockRows: number, block: number, sums: number): void;
-  /**
-   * `gradGather` over a whole slice, its float32 sums in blocks (zeroed by the caller) drained into
-   * the float64 sumDn[c] and sumDnXHat[c] every `blockRows` rows and at the end.
-   */
-  gradGatherBlocked(
-    dy: number, x: number, dn: number, rows: number, rowBytes: number, xScale: number, xShift: number, gamma: number, beta: number,
+  gradGatherImages(
+    dy: number, x: number, dn: number, images: number, rows: number, rowBytes: number, xScale: number, xShift: number, gamma: number, beta: number,
+    blockRows: number, blockDn: number, blockDnXHat: number, sumDn: number, sumDnXHat: number,
+  ): void;
+  /** As `gradGatherImages` with SiLU. */
+  gradGatherSiluImages(
+    dy: number, x: number, dn: number, images: number, rows: number, rowBytes: number, xScale: number, xShift: number, gamma: number, beta: number,
     blockRows: number, blockDn: number, blockDnXHat: number, sumDn: number, sumDnXHat: number,
   ): void;
   /**
-   * As `gradGatherBlocked` with SiLU, σ(n) taken from the forward's output y = n·σ(n) rather than
-   * recomputed: n = x·a[c] + b[c] with the forward's own affine coefficients (so n is the forward's
-   * n, bit for bit), σ = y/n (½ where n = 0), dn = dy·(σ + y·(1 − σ)).
+   * As `gradGatherImages` with SiLU, σ(n) taken from the forward's output y = n·σ(n) rather than
+   * recomputed: n = x·a[i, c] + b[i, c] with the forward's own affine coefficients (so n is the
+   * forward's n, bit for bit), σ = y/n (½ where n = 0), dn = dy·(σ + y·(1 − σ)).
    */
-  gradGatherBlockedSiluOutput(
-    dy: number, x: number, dn: number, rows: number, rowBytes: number, xScale: number, xShift: number, y: number, a: number, b: number,
+  gradGatherSiluOutputImages(
+    dy: number, x: number, dn: number, images: number, rows: number, rowBytes: number, xScale: number, xShift: number, y: number, a: number, b: number,
     blockRows: number, blockDn: number, blockDnXHat: number, sumDn: number, sumDnXHat: number,
   ): void;
-  /** As `gradGatherBlocked` with SiLU. */
-  gradGatherBlockedSilu(
-    dy: number, x: number, dn: number, rows: number, rowBytes: number, xScale: number, xShift: number, gamma: number, beta: number,
-    blockRows: number, blockDn: number, blockDnXHat: number, sumDn: number, sumDnXHat: number,
-  ): void;
-  /** dx[r, c] = dn[r, c]·p[c] + x[r, c]·q[c] + t[c] (`dx` may alias `dn`). */
-  gradApply(dn: number, x: number, dx: number, rows: number, rowBytes: number, p: number, q: number, t: number): void;
+  /** dx[i, r, c] = dn[i, r, c]·p[i, c] + x[i, r, c]·q[i, c] + t[i, c] (`dx` may alias `dn`). */
+  gradApplyImages(dn: number, x: number, dx: number, images: number, rows: number, rowBytes: number, p: number, q: number, t: number): void;
   /**
    * LayerNorm forward over `rows` rows of C = rowBytes/4 values: per row, μ = fround(Σx/C) and
    * r = fround(1/√(Σ(x − μ)²/C + eps)) (sums in float64), stored as float32 at mean[row] and
@@ -456,42 +449,91 @@ function accumulate(w: FunctionWriter, acc: number, q: number, value: () => void
   store(w);
 }
 
-function columnSums(): FunctionSpec {
-  const w = new FunctionWriter(4);
-  const [x, rows, rowBytes, sums] = [0, 1, 2, 3];
-  rowLoop(w, rows, rowBytes, (i, q) => accumulate(w, sums, q, () => load(w, x, i)));
-  return { params: Array(4).fill(I32), body: w, exportName: 'columnSums' };
-}
-
-function columnSquares(): FunctionSpec {
-  const w = new FunctionWriter(5);
-  const [x, rows, rowBytes, mean, sums] = [0, 1, 2, 3, 4];
-  const d = w.local(V128);
-  rowLoop(w, rows, rowBytes, (i, q) =>
-    accumulate(w, sums, q, () => {
-      load(w, x, i);
-      load(w, mean, q).simd(Simd.f32x4Sub).tee(d).get(d).simd(SimdOp.f32x4Mul);
-    }),
-  );
-  return { params: Array(5).fill(I32), body: w, exportName: 'columnSquares' };
-}
-
-function affine(withSilu: boolean): FunctionSpec {
-  const w = new FunctionWriter(6);
-  const [x, y, rows, rowBytes, a, b] = [0, 1, 2, 3, 4, 5];
-  const sigmoid = sigmoidLocals(w);
-  rowLoop(w, rows, rowBytes, (i, q) => {
-    address(w, y, i);
-    load(w, x, i);
-    load(w, a, q).simd(SimdOp.f32x4Mul);
-    load(w, b, q).simd(SimdOp.f32x4Add);
-    if (withSilu) {
-      emitSigmoid(w, sigmoid);
-      w.get(sigmoid.n).simd(SimdOp.f32x4Mul);
-    }
-    store(w);
+/**
+ * `images` times: `perImage()`, then each [pointer, bytes] of `advances` moved on (`bytes` a local or
+ * a constant). `images` counts down.
+ */
+function eachImage(w: FunctionWriter, images: number, perImage: () => void, advances: readonly (readonly [number, number])[]): void {
+  eachRow(w, images, () => {
+    perImage();
+    for (const [pointer, bytes] of advances) advance(w, pointer, bytes);
   });
-  return { params: Array(6).fill(I32), body: w, exportName: withSilu ? 'affineSilu' : 'affine' };
+}
+
+/** A local set to rows·rowBytes (an image's bytes) and one to 2·rowBytes (a float64 row of C). */
+function imageStrides(w: FunctionWriter, rows: number, rowBytes: number): { image: number; wide: number } {
+  const image = w.local(I32);
+  const wide = w.local(I32);
+  w.get(rows).get(rowBytes).op(Op.i32Mul).set(image);
+  w.get(rowBytes).i32(1).op(Scalar.i32Shl).set(wide);
+  return { image, wide };
+}
+
+function columnSumsImages(): FunctionSpec {
+  const w = new FunctionWriter(7);
+  const [x, images, rows, rowBytes, blockRows, block, sums] = [0, 1, 2, 3, 4, 5, 6];
+  const { wide } = imageStrides(w, rows, rowBytes);
+  const left = w.local(I32);
+  eachImage(
+    w,
+    images,
+    () => {
+      w.get(rows).set(left);
+      blockedRows(w, { rows: left, rowBytes, blockRows }, [x], [{ block, sums }], () => eachQuad(w, rowBytes, (q) => accumulate(w, block, q, () => load(w, x, q))));
+    },
+    [[sums, wide]],
+  );
+  return { params: Array(7).fill(I32), body: w, exportName: 'columnSumsImages' };
+}
+
+function columnSquaresImages(): FunctionSpec {
+  const w = new FunctionWriter(8);
+  const [x, images, rows, rowBytes, mean, blockRows, block, sums] = [0, 1, 2, 3, 4, 5, 6, 7];
+  const { wide } = imageStrides(w, rows, rowBytes);
+  const left = w.local(I32);
+  const d = w.local(V128);
+  eachImage(
+    w,
+    images,
+    () => {
+      w.get(rows).set(left);
+      blockedRows(w, { rows: left, rowBytes, blockRows }, [x], [{ block, sums }], () =>
+        eachQuad(w, rowBytes, (q) =>
+          accumulate(w, block, q, () => {
+            load(w, x, q);
+            load(w, mean, q).simd(Simd.f32x4Sub).tee(d).get(d).simd(SimdOp.f32x4Mul);
+          }),
+        ),
+      );
+    },
+    [[mean, rowBytes], [sums, wide]],
+  );
+  return { params: Array(8).fill(I32), body: w, exportName: 'columnSquaresImages' };
+}
+
+function affineImages(withSilu: boolean): FunctionSpec {
+  const w = new FunctionWriter(7);
+  const [x, y, images, rows, rowBytes, a, b] = [0, 1, 2, 3, 4, 5, 6];
+  const { image } = imageStrides(w, rows, rowBytes);
+  const sigmoid = sigmoidLocals(w);
+  eachImage(
+    w,
+    images,
+    () =>
+      rowLoop(w, rows, rowBytes, (i, q) => {
+        address(w, y, i);
+        load(w, x, i);
+        load(w, a, q).simd(SimdOp.f32x4Mul);
+        load(w, b, q).simd(SimdOp.f32x4Add);
+        if (withSilu) {
+          emitSigmoid(w, sigmoid);
+          w.get(sigmoid.n).simd(SimdOp.f32x4Mul);
+        }
+        store(w);
+      }),
+    [[x, image], [y, image], [a, rowBytes], [b, rowBytes]],
+  );
+  return { params: Array(7).fill(I32), body: w, exportName: withSilu ? 'affineSiluImages' : 'affineImages' };
 }
 
 /**
@@ -562,14 +604,6 @@ function gradGatherStep(w: FunctionWriter, at: GatherAt, locals: ReturnType<type
   accumulate(w, at.sumDnXHat, q, () => w.get(d).get(xHat).simd(SimdOp.f32x4Mul));
 }
 
-function gradGather(withSilu: boolean): FunctionSpec {
-  const w = new FunctionWriter(11);
-  const [dy, x, dn, rows, rowBytes, xScale, xShift, gamma, beta, sumDn, sumDnXHat] = [0, 1, 2, 3, 4, 5, 6, 7, 8, 9, 10];
-  const locals = gatherLocals(w);
-  rowLoop(w, rows, rowBytes, (i, q) => gradGatherStep(w, { dy, x, dn, xScale, xShift, gamma, beta, sumDn, sumDnXHat }, locals, withSilu, i, q));
-  return { params: Array(11).fill(I32), body: w, exportName: withSilu ? 'gradGatherSilu' : 'gradGather' };
-}
-
 /**
  * `rows` rows, `perRow()` on each, then the `pointers` advanced by `rowBytes`; every `blockRows`
  * rows and at the end each float32 block of `drains` is added into its float64 sums and re-zeroed.
@@ -600,62 +634,59 @@ function blockedRows(
   drain();
 }
 
-function columnSquaresBlocked(): FunctionSpec {
-  const w = new FunctionWriter(7);
-  const [x, rows, rowBytes, mean, blockRows, block, sums] = [0, 1, 2, 3, 4, 5, 6];
-  const d = w.local(V128);
-  blockedRows(w, { rows, rowBytes, blockRows }, [x], [{ block, sums }], () =>
-    eachQuad(w, rowBytes, (q) =>
-      accumulate(w, block, q, () => {
-        load(w, x, q);
-        load(w, mean, q).simd(Simd.f32x4Sub).tee(d).get(d).simd(SimdOp.f32x4Mul);
-      }),
-    ),
-  );
-  return { params: Array(7).fill(I32), body: w, exportName: 'columnSquaresBlocked' };
-}
-
 /**
- * `gradGatherBlocked`, `gradGatherBlockedSilu` and (`silu` 'output') `gradGatherBlockedSiluOutput`,
- * whose parameters 7–9 are y, a and b where the others have γ and β (and no third).
+ * `gradGatherImages`, `gradGatherSiluImages` and (`silu` 'output') `gradGatherSiluOutputImages`,
+ * whose parameters 8–10 are y, a and b where the others have γ and β (and no third).
  */
-function gradGatherBlocked(silu: false | 'recompute' | 'output'): FunctionSpec {
+function gradGatherImages(silu: false | 'recompute' | 'output'): FunctionSpec {
   const fromOutput = silu === 'output';
-  const w = new FunctionWriter(fromOutput ? 15 : 14);
-  const [dy, x, dn, rows, rowBytes, xScale, xShift, gamma, beta] = [0, 1, 2, 3, 4, 5, 6, 7, 8];
-  const [blockRows, blockDn, blockDnXHat, sumDn, sumDnXHat] = fromOutput ? [10, 11, 12, 13, 14] : [9, 10, 11, 12, 13];
+  const count = fromOutput ? 16 : 15;
+  const w = new FunctionWriter(count);
+  const [dy, x, dn, images, rows, rowBytes, xScale, xShift, gamma, beta] = [0, 1, 2, 3, 4, 5, 6, 7, 8, 9];
+  const [blockRows, blockDn, blockDnXHat, sumDn, sumDnXHat] = fromOutput ? [11, 12, 13, 14, 15] : [10, 11, 12, 13, 14];
+  const output = fromOutput ? { y: 8, a: 9, b: 10 } : undefined;
+  const { wide } = imageStrides(w, rows, rowBytes);
+  const left = w.local(I32);
   const locals = gatherLocals(w);
-  const at: GatherAt = {
-    dy, x, dn, xScale, xShift, gamma, beta, sumDn: blockDn, sumDnXHat: blockDnXHat,
-    ...(fromOutput ? { output: { y: 7, a: 8, b: 9 } } : {}),
-  };
-  const pointers = fromOutput ? [dy, x, dn, 7] : [dy, x, dn];
-  blockedRows(w, { rows, rowBytes, blockRows }, pointers, [{ block: blockDn, sums: sumDn }, { block: blockDnXHat, sums: sumDnXHat }], () =>
-    eachQuad(w, rowBytes, (q) => gradGatherStep(w, at, locals, silu !== false, q, q)),
+  const at: GatherAt = { dy, x, dn, xScale, xShift, gamma, beta, sumDn: blockDn, sumDnXHat: blockDnXHat, ...(output ? { output } : {}) };
+  const rowPointers = output ? [dy, x, dn, output.y] : [dy, x, dn];
+  const channelPointers = output ? [xScale, xShift, output.a, output.b] : [xScale, xShift];
+  eachImage(
+    w,
+    images,
+    () => {
+      w.get(rows).set(left);
+      blockedRows(w, { rows: left, rowBytes, blockRows }, rowPointers, [{ block: blockDn, sums: sumDn }, { block: blockDnXHat, sums: sumDnXHat }], () =>
+        eachQuad(w, rowBytes, (q) => gradGatherStep(w, at, locals, silu !== false, q, q)),
+      );
+    },
+    [...channelPointers.map((pointer) => [pointer, rowBytes] as const), [sumDn, wide], [sumDnXHat, wide]],
   );
-  const exportName = silu === 'output' ? 'gradGatherBlockedSiluOutput' : silu === 'recompute' ? 'gradGatherBlockedSilu' : 'gradGatherBlocked';
-  return { params: Array(fromOutput ? 15 : 14).fill(I32), body: w, exportName };
+  const exportName = silu === 'output' ? 'gradGatherSiluOutputImages' : silu === 'recompute' ? 'gradGatherSiluImages' : 'gradGatherImages';
+  return { params: Array(count).fill(I32), body: w, exportName };
 }
 
-function gradApply(): FunctionSpec {
-  const w = new FunctionWriter(8);
-  const [dn, x, dx, rows, rowBytes, p, q, t] = [0, 1, 2, 3, 4, 5, 6, 7];
-  rowLoop(w, rows, rowBytes, (i, c) => {
-    address(w, dx, i);
-    load(w, dn, i);
-    load(w, p, c).simd(SimdOp.f32x4Mul);
-    load(w, x, i);
-    load(w, q, c).simd(SimdOp.f32x4Mul).simd(SimdOp.f32x4Add);
-    load(w, t, c).simd(SimdOp.f32x4Add);
-    store(w);
-  });
-  return { params: Array(8).fill(I32), body: w, exportName: 'gradApply' };
+function gradApplyImages(): FunctionSpec {
+  const w = new FunctionWriter(9);
+  const [dn, x, dx, images, rows, rowBytes, p, q, t] = [0, 1, 2, 3, 4, 5, 6, 7, 8];
+  const { image } = imageStrides(w, rows, rowBytes);
+  eachImage(
+    w,
+    images,
+    () =>
+      rowLoop(w, rows, rowBytes, (i, c) => {
+        address(w, dx, i);
+        load(w, dn, i);
+        load(w, p, c).simd(SimdOp.f32x4Mul);
+        load(w, x, i);
+        load(w, q, c).simd(SimdOp.f32x4Mul).simd(SimdOp.f32x4Add);
+        load(w, t, c).simd(SimdOp.f32x4Add);
+        store(w);
+      }),
+    [[dn, image], [x, image], [dx, image], [p, rowBytes], [q, rowBytes], [t, rowBytes]],
+  );
+  return { params: Array(9).fill(I32), body: w, exportName: 'gradApplyImages' };
 }
-
-/*
- * The LayerNorm row functions. Rows are walked by advancing the row pointers (parameters are
- * locals) and counting `rows` down; channels by a byte offset q that steps 16 bytes (4 floats).
- */
 
 function f64Const(w: FunctionWriter, value: number): FunctionWriter {
   w.op(Scalar.f64Const);
@@ -945,9 +976,10 @@ export function normSimdFor(memory: WebAssembly.Memory): NormSimd {
     compiled ??= new WebAssembly.Module(
       encodeModule(
         [
-          columnSums(), columnSquares(), affine(false), affine(true), gradGather(false), gradGather(true), gradApply(),
+          columnSumsImages(), columnSquaresImages(), affineImages(false), affineImages(true),
+          gradGatherImages(false), gradGatherImages('recompute'), gradGatherImages('output'), gradApplyImages(),
           layerNormRows(false), layerNormRows(true), layerNormRowsGrad(false), layerNormRowsGrad(true),
-          columnSumsBlocked(), columnSquaresBlocked(), gradGatherBlocked(false), gradGatherBlocked('recompute'), gradGatherBlocked('output'), geluForward(), geluBackward(),
+          columnSumsBlocked(), geluForward(), geluBackward(),
         ],
         1,
       ),

@@ -60,92 +60,94 @@ function siluDerivative(n: number): number {
 }
 
 /**
- * The passes over one [rows, C] slice. Positions are float32 element indices into the heap;
- * per-channel vectors are float64 of length C; sums are added into the caller's vectors.
+ * The passes over `images` consecutive [rows, C] slices. Positions are float32 element indices into
+ * the heap; per-image per-channel vectors are float64 [images·C] (C entries per image), γ and β
+ * float64 [C]; sums are added into the caller's vectors.
  */
 interface SliceLoops {
-  columnSums(x: number, rows: number, into: Float64Array): void;
-  columnSquares(x: number, rows: number, mean: Float64Array, into: Float64Array): void;
-  affine(x: number, y: number, rows: number, a: Float64Array, b: Float64Array, useSilu: boolean): void;
+  columnSums(x: number, images: number, rows: number, into: Float64Array): void;
+  columnSquares(x: number, images: number, rows: number, mean: Float64Array, into: Float64Array): void;
+  affine(x: number, y: number, images: number, rows: number, a: Float64Array, b: Float64Array, useSilu: boolean): void;
   /**
    * dn = dy·act′(x̂·γ + β) with x̂ = x·xScale + xShift, stored at `dn`; sumDn += dn, sumDnXHat += dn·x̂.
    * With `output` (the forward's y and its affine coefficients a, b), SiLU's σ may be taken from
    * y = n·σ(n) instead of recomputed.
    */
   gradGather(
-    dy: number, x: number, dn: number, rows: number,
+    dy: number, x: number, dn: number, images: number, rows: number,
     coefficients: { xScale: Float64Array; xShift: Float64Array; gamma: Float64Array; beta: Float64Array },
     useSilu: boolean, sumDn: Float64Array, sumDnXHat: Float64Array,
     output?: { y: number; a: Float64Array; b: Float64Array },
   ): void;
   /** dx = dn·p + x·q + t (dx may be dn). */
-  gradApply(dn: number, x: number, dx: number, rows: number, p: Float64Array, q: Float64Array, t: Float64Array): void;
+  gradApply(dn: number, x: number, dx: number, images: number, rows: number, p: Float64Array, q: Float64Array, t: Float64Array): void;
   /** Free scratch memory. */
   release(): void;
 }
 
 function plainLoops(heap: Float32View, channels: number): SliceLoops {
-  const each = (rows: number, body: (offset: number) => void): void => {
-    for (let r = 0, offset = 0; r < rows; r++, offset += channels) body(offset);
+  /** body(element offset of the row, offset of its image's coefficients) for every row of every image. */
+  const each = (images: number, rows: number, body: (offset: number, k: number) => void): void => {
+    for (let i = 0, offset = 0; i < images; i++) for (let r = 0; r < rows; r++, offset += channels) body(offset, i * channels);
   };
   return {
-    columnSums(x, rows, into) {
-      each(rows, (o) => {
-        for (let c = 0; c < channels; c++) into[c] += heap[x + o + c]!;
+    columnSums(x, images, rows, into) {
+      each(images, rows, (o, k) => {
+        for (let c = 0; c < channels; c++) into[k + c] += heap[x + o + c]!;
       });
     },
-    columnSquares(x, rows, mean, into) {
-      each(rows, (o) => {
+    columnSquares(x, images, rows, mean, into) {
+      each(images, rows, (o, k) => {
         for (let c = 0; c < channels; c++) {
-          const d = heap[x + o + c]! - mean[c]!;
-          into[c] += d * d;
+          const d = heap[x + o + c]! - mean[k + c]!;
+          into[k + c] += d * d;
         }
       });
     },
-    affine(x, y, rows, a, b, useSilu) {
-      each(rows, (o) => {
+    affine(x, y, images, rows, a, b, useSilu) {
+      each(images, rows, (o, k) => {
         for (let c = 0; c < channels; c++) {
-          const n = heap[x + o + c]! * a[c]! + b[c]!;
+          const n = heap[x + o + c]! * a[k + c]! + b[k + c]!;
           heap[y + o + c] = useSilu ? silu(n) : n;
         }
       });
     },
-    gradGather(dy, x, dn, rows, { xScale, xShift, gamma, beta }, useSilu, sumDn, sumDnXHat) {
-      each(rows, (o) => {
+    gradGather(dy, x, dn, images, rows, { xScale, xShift, gamma, beta }, useSilu, sumDn, sumDnXHat) {
+      each(images, rows, (o, k) => {
         for (let c = 0; c < channels; c++) {
-          const xHat = heap[x + o + c]! * xScale[c]! + xShift[c]!;
+          const xHat = heap[x + o + c]! * xScale[k + c]! + xShift[k + c]!;
           const d = useSilu ? heap[dy + o + c]! * siluDerivative(xHat * gamma[c]! + beta[c]!) : heap[dy + o + c]!;
           heap[dn + o + c] = d;
-          sumDn[c] += d;
-          sumDnXHat[c] += d * xHat;
+          sumDn[k + c] += d;
+          sumDnXHat[k + c] += d * xHat;
         }
       });
     },
-    gradApply(dn, x, dx, rows, p, q, t) {
-      each(rows, (o) => {
-        for (let c = 0; c < channels; c++) heap[dx + o + c] = heap[dn + o + c]! * p[c]! + heap[x + o + c]! * q[c]! + t[c]!;
+    gradApply(dn, x, dx, images, rows, p, q, t) {
+      each(images, rows, (o, k) => {
+        for (let c = 0; c < channels; c++) heap[dx + o + c] = heap[dn + o + c]! * p[k + c]! + heap[x + o + c]! * q[k + c]! + t[k + c]!;
       });
     },
     release() {},
   };
 }
 
-/** Scratch vectors (float32, C each) in the backend heap for the SIMD functions' per-channel coefficients. */
-const scratchVectors = 8;
-
 /**
- * The SIMD loops over a slice: one call per pass, the float32 column sums drained into float64
- * every `blockRows` rows inside the wasm. The scratch buffer holds the coefficient vectors, two
- * float32 blocks and, 8-byte aligned, two float64 sums of C channels each.
+ * The SIMD loops: one call per pass over all images, the float32 column sums drained into float64
+ * every `blockRows` rows of an image inside the wasm. The scratch buffer holds five per-image
+ * coefficient vectors [images·C], γ and β [C], two float32 blocks [C] and, 8-byte aligned, two
+ * float64 sums [images·C].
  */
-function simdLoops(backend: WasmBackendLike, memory: WebAssembly.Memory, channels: number): SliceLoops {
+function simdLoops(backend: WasmBackendLike, memory: WebAssembly.Memory, channels: number, images: number): SliceLoops {
   const simd = normSimdFor(memory);
-  const scratch = backend.makeOutput([(scratchVectors + 2 + 4) * channels + 1], 'float32');
+  const vector = images * channels;
+  const scratch = backend.makeOutput([5 * vector + 4 * channels + 4 * vector + 2], 'float32');
   const base = backend.typedArrayFromHeap(scratch).byteOffset;
   const rowBytes = 4 * channels;
-  const slot = (k: number): number => base + 4 * k * channels;
-  const blocks = [slot(scratchVectors), slot(scratchVectors + 1)] as const;
-  const sums = [(slot(scratchVectors + 2) + 7) & ~7, ((slot(scratchVectors + 2) + 7) & ~7) + 8 * channels] as const;
+  /** Byte address of coefficient slot k (0–4: [images·C]; 5, 6: γ, β [C]; 7, 8: the blocks [C]). */
+  const slot = (k: number): number => base + 4 * (k <= 5 ? k * vector : 5 * vector + (k - 5) * channels);
+  const blocks = [slot(7), slot(8)] as const;
+  const sums = [(slot(9) + 7) & ~7, ((slot(9) + 7) & ~7) + 8 * vector] as const;
   // Views of the heap, re-taken only when a caller's makeOutput has grown (and so replaced) its buffer.
   let floats = new Float32Array(memory.buffer);
   let doubles = new Float64Array(memory.buffer);
@@ -164,43 +166,43 @@ function simdLoops(backend: WasmBackendLike, memory: WebAssembly.Memory, channel
   const zeroSums = (count: 1 | 2): void => {
     const h = heap();
     h.floats.fill(0, blocks[0] / 4, blocks[0] / 4 + count * channels);
-    h.doubles.fill(0, sums[0] / 8, sums[0] / 8 + count * channels);
+    h.doubles.fill(0, sums[0] / 8, sums[0] / 8 + count * vector);
   };
-  /** into[c] += the float64 sums[which][c]. */
+  /** into[k] += the float64 sums[which][k]. */
   const addSums = (which: 0 | 1, into: Float64Array): void => {
     const { doubles: d } = heap();
     const at = sums[which] / 8;
-    for (let c = 0; c < channels; c++) into[c] += d[at + c]!;
+    for (let k = 0; k < vector; k++) into[k] += d[at + k]!;
   };
   return {
-    columnSums(x, rows, into) {
+    columnSums(x, n, rows, into) {
       zeroSums(1);
-      simd.columnSumsBlocked(4 * x, rows, rowBytes, rowBytes, blockRows, blocks[0], sums[0]);
+      simd.columnSumsImages(4 * x, n, rows, rowBytes, blockRows, blocks[0], sums[0]);
       addSums(0, into);
     },
-    columnSquares(x, rows, mean, into) {
-      const meanPtr = put(1, mean);
+    columnSquares(x, n, rows, mean, into) {
+      const meanAt = put(1, mean);
       zeroSums(1);
-      simd.columnSquaresBlocked(4 * x, rows, rowBytes, meanPtr, blockRows, blocks[0], sums[0]);
+      simd.columnSquaresImages(4 * x, n, rows, rowBytes, meanAt, blockRows, blocks[0], sums[0]);
       addSums(0, into);
     },
-    affine(x, y, rows, a, b, useSilu) {
-      (useSilu ? simd.affineSilu : simd.affine)(4 * x, 4 * y, rows, rowBytes, put(0, a), put(1, b));
+    affine(x, y, n, rows, a, b, useSilu) {
+      (useSilu ? simd.affineSiluImages : simd.affineImages)(4 * x, 4 * y, n, rows, rowBytes, put(0, a), put(1, b));
     },
-    gradGather(dy, x, dn, rows, { xScale, xShift, gamma, beta }, useSilu, sumDn, sumDnXHat, output) {
+    gradGather(dy, x, dn, n, rows, { xScale, xShift, gamma, beta }, useSilu, sumDn, sumDnXHat, output) {
       const [scaleAt, shiftAt] = [put(2, xScale), put(3, xShift)];
       zeroSums(2);
       const tail = [blockRows, blocks[0], blocks[1], sums[0], sums[1]] as const;
       if (useSilu && output !== undefined) {
-        simd.gradGatherBlockedSiluOutput(4 * dy, 4 * x, 4 * dn, rows, rowBytes, scaleAt, shiftAt, 4 * output.y, put(6, output.a), put(7, output.b), ...tail);
+        simd.gradGatherSiluOutputImages(4 * dy, 4 * x, 4 * dn, n, rows, rowBytes, scaleAt, shiftAt, 4 * output.y, put(0, output.a), put(1, output.b), ...tail);
       } else {
-        (useSilu ? simd.gradGatherBlockedSilu : simd.gradGatherBlocked)(4 * dy, 4 * x, 4 * dn, rows, rowBytes, scaleAt, shiftAt, put(4, gamma), put(5, beta), ...tail);
+        (useSilu ? simd.gradGatherSiluImages : simd.gradGatherImages)(4 * dy, 4 * x, 4 * dn, n, rows, rowBytes, scaleAt, shiftAt, put(5, gamma), put(6, beta), ...tail);
       }
       addSums(0, sumDn);
       addSums(1, sumDnXHat);
     },
-    gradApply(dn, x, dx, rows, p, q, t) {
-      simd.gradApply(4 * dn, 4 * x, 4 * dx, rows, rowBytes, put(0, p), put(1, q), put(2, t));
+    gradApply(dn, x, dx, n, rows, p, q, t) {
+      simd.gradApplyImages(4 * dn, 4 * x, 4 * dx, n, rows, rowBytes, put(0, p), put(1, q), put(4, t));
     },
     release() {
       backend.disposeData(scratch.dataId);
@@ -224,9 +226,9 @@ function rowsPath(backend: WasmBackendLike, heap: Float32View): NormSimd | undef
 }
 
 /** SIMD loops where they apply, else plain ones. Call after every makeOutput of the kernel. */
-function sliceLoops(backend: WasmBackendLike, heap: Float32View, channels: number, rows: number): SliceLoops {
+function sliceLoops(backend: WasmBackendLike, heap: Float32View, channels: number, rows: number, images: number): SliceLoops {
   const memory = backendMemory(backend);
-  if (memory !== undefined && memory.buffer === heap.buffer && channels % 4 === 0 && rows >= simdMinRows) return simdLoops(backend, memory, channels);
+  if (memory !== undefined && memory.buffer === heap.buffer && channels % 4 === 0 && rows >= simdMinRows) return simdLoops(backend, memory, channels, images);
   return plainLoops(heap, channels);
 }
 
@@ -252,16 +254,17 @@ function spreadGroups(perChannel: Float64Array, groups: number, target: Float64A
 }
 
 /**
- * The forward's per-channel affine map y = act(x·a[c] + b[c]): a = r·γ, b = β − μ·a, in float64 from
- * the (float32) group statistics; the gradient recomputes the forward's n = x·a + b from the same
- * values, bit for bit.
+ * The forward's per-image, per-channel affine map y = act(x·a[k] + b[k]) (k = image·C + c): a = r·γ,
+ * b = β − μ·a, in float64 from the (float32) group statistics; the gradient recomputes the forward's
+ * n = x·a + b from the same values, bit for bit.
  */
 function affineCoefficients(
-  mean: (c: number) => number, rstd: (c: number) => number, gamma: Float64Array, beta: Float64Array, a: Float64Array, b: Float64Array,
+  mean: (k: number) => number, rstd: (k: number) => number, gamma: Float64Array, beta: Float64Array, a: Float64Array, b: Float64Array,
 ): void {
-  for (let c = 0; c < a.length; c++) {
-    a[c] = rstd(c) * gamma[c]!;
-    b[c] = beta[c]! - mean(c) * a[c]!;
+  const channels = gamma.length;
+  for (let k = 0; k < a.length; k++) {
+    a[k] = rstd(k) * gamma[k % channels]!;
+    b[k] = beta[k % channels]! - mean(k) * a[k]!;
   }
 }
 
@@ -286,7 +289,7 @@ export function normForward(backend: WasmBackendLike, x: TensorInfo, gamma: Tens
     );
     return [y, meanOut, rstdOut];
   }
-  const loops = sliceLoops(backend, new Float32Array(heapView.buffer), channels, inner);
+  const loops = sliceLoops(backend, new Float32Array(heapView.buffer), channels, inner, outer);
   // Views are taken after every allocation: one may grow (and detach) the wasm heap.
   const xBase = offsetOf(backend, x);
   const yBase = offsetOf(backend, y);
@@ -295,27 +298,25 @@ export function normForward(backend: WasmBackendLike, x: TensorInfo, gamma: Tens
   const means = backend.typedArrayFromHeap(meanOut) as Float32View;
   const rstds = backend.typedArrayFromHeap(rstdOut) as Float32View;
   const count = inner * perGroup;
-  const sums = new Float64Array(channels);
-  const mean = new Float64Array(channels);
-  const rstd = new Float64Array(channels);
-  const a = new Float64Array(channels);
-  const b = new Float64Array(channels);
+  // Per image and channel ([outer·C]); the outer·groups groups are runs of perGroup channels.
+  const vector = outer * channels;
+  const sums = new Float64Array(vector);
+  const mean = new Float64Array(vector);
+  const rstd = new Float64Array(vector);
+  const a = new Float64Array(vector);
+  const b = new Float64Array(vector);
   try {
-    for (let o = 0; o < outer; o++) {
-      const offset = o * inner * channels;
-      sums.fill(0);
-      loops.columnSums(xBase + offset, inner, sums);
-      spreadGroups(sums, groups, mean, (s) => Math.fround(s / count));
-      sums.fill(0);
-      loops.columnSquares(xBase + offset, inner, mean, sums);
-      spreadGroups(sums, groups, rstd, (s) => Math.fround(1 / Math.sqrt(s / count + eps)));
-      for (let g = 0; g < groups; g++) {
-        means[o * groups + g] = mean[g * perGroup]!;
-        rstds[o * groups + g] = rstd[g * perGroup]!;
-      }
-      affineCoefficients((c) => mean[c]!, (c) => rstd[c]!, scale, shift, a, b);
-      loops.affine(xBase + offset, yBase + offset, inner, a, b, activation === 'silu');
+    loops.columnSums(xBase, outer, inner, sums);
+    spreadGroups(sums, outer * groups, mean, (s) => Math.fround(s / count));
+    sums.fill(0);
+    loops.columnSquares(xBase, outer, inner, mean, sums);
+    spreadGroups(sums, outer * groups, rstd, (s) => Math.fround(1 / Math.sqrt(s / count + eps)));
+    for (let g = 0; g < outer * groups; g++) {
+      means[g] = mean[g * perGroup]!;
+      rstds[g] = rstd[g * perGroup]!;
     }
+    affineCoefficients((k) => mean[k]!, (k) => rstd[k]!, scale, shift, a, b);
+    loops.affine(xBase, yBase, outer, inner, a, b, activation === 'silu');
   } finally {
     loops.release();
   }
@@ -349,7 +350,7 @@ export function normBackward(
     }
   }
   const heapView = backend.typedArrayFromHeap(dx) as Float32View;
-  const loops = sliceLoops(backend, new Float32Array(heapView.buffer), channels, inner);
+  const loops = sliceLoops(backend, new Float32Array(heapView.buffer), channels, inner, outer);
   const dyBase = offsetOf(backend, inputs.dy);
   const xBase = offsetOf(backend, inputs.x);
   const dxBase = offsetOf(backend, dx);
@@ -359,56 +360,52 @@ export function normBackward(
   const rstds = backend.typedArrayFromHeap(inputs.rstd) as Float32View;
   const dGamma = new Float64Array(channels);
   const dBeta = new Float64Array(channels);
-  const sumDn = new Float64Array(channels);
-  const sumDnXHat = new Float64Array(channels);
-  const xScale = new Float64Array(channels);
-  const xShift = new Float64Array(channels);
-  const p = new Float64Array(channels);
-  const q = new Float64Array(channels);
-  const t = new Float64Array(channels);
+  // Per image and channel ([outer·C]); entry k belongs to group ⌊k / perGroup⌋ of all outer·groups.
+  const vector = outer * channels;
+  const sumDn = new Float64Array(vector);
+  const sumDnXHat = new Float64Array(vector);
+  const xScale = new Float64Array(vector);
+  const xShift = new Float64Array(vector);
+  const p = new Float64Array(vector);
+  const q = new Float64Array(vector);
+  const t = new Float64Array(vector);
   const count = inner * perGroup;
+  const group = (k: number): number => Math.floor(k / perGroup);
+  for (let k = 0; k < vector; k++) {
+    xScale[k] = rstds[group(k)]!;
+    xShift[k] = -means[group(k)]! * rstds[group(k)]!;
+  }
   // With SiLU and the forward's output, σ comes from y = n·σ(n) (n from the forward's a, b) instead of e^−n.
-  const output = activation === 'silu' && inputs.y !== undefined ? { y: offsetOf(backend, inputs.y), a: new Float64Array(channels), b: new Float64Array(channels) } : undefined;
+  let output: { y: number; a: Float64Array; b: Float64Array } | undefined;
+  if (activation === 'silu' && inputs.y !== undefined) {
+    output = { y: offsetOf(backend, inputs.y), a: new Float64Array(vector), b: new Float64Array(vector) };
+    affineCoefficients((k) => means[group(k)]!, (k) => rstds[group(k)]!, gamma, beta, output.a, output.b);
+  }
   try {
-    for (let o = 0; o < outer; o++) {
-      const offset = o * inner * channels;
-      const group = (c: number): number => o * groups + Math.floor(c / perGroup);
-      if (output !== undefined) affineCoefficients((c) => means[group(c)]!, (c) => rstds[group(c)]!, gamma, beta, output.a, output.b);
-      for (let c = 0; c < channels; c++) {
-        const g = o * groups + Math.floor(c / perGroup);
-        xScale[c] = rstds[g]!;
-        xShift[c] = -means[g]! * rstds[g]!;
+    loops.gradGather(dyBase, xBase, dxBase, outer, inner, { xScale, xShift, gamma, beta }, activation === 'silu', sumDn, sumDnXHat, output);
+    for (let g = 0; g < outer * groups; g++) {
+      let meanU = 0;
+      let meanUXHat = 0;
+      for (let k = g * perGroup; k < (g + 1) * perGroup; k++) {
+        meanU += sumDn[k]! * gamma[k % channels]!;
+        meanUXHat += sumDnXHat[k]! * gamma[k % channels]!;
       }
-      sumDn.fill(0);
-      sumDnXHat.fill(0);
-      loops.gradGather(
-        dyBase + offset, xBase + offset, dxBase + offset, inner, { xScale, xShift, gamma, beta }, activation === 'silu', sumDn, sumDnXHat,
-        output === undefined ? undefined : { ...output, y: output.y + offset },
-      );
-      for (let g = 0; g < groups; g++) {
-        let meanU = 0;
-        let meanUXHat = 0;
-        for (let c = g * perGroup; c < (g + 1) * perGroup; c++) {
-          meanU += sumDn[c]! * gamma[c]!;
-          meanUXHat += sumDnXHat[c]! * gamma[c]!;
-        }
-        meanU /= count;
-        meanUXHat /= count;
-        const r = rstds[o * groups + g]!;
-        const m = means[o * groups + g]!;
-        for (let c = g * perGroup; c < (g + 1) * perGroup; c++) {
-          // dx = r·(γ·dn − meanU − (x − μ)·r·meanUXHat)
-          p[c] = r * gamma[c]!;
-          q[c] = -r * r * meanUXHat;
-          t[c] = -r * meanU + m * r * r * meanUXHat;
-        }
+      meanU /= count;
+      meanUXHat /= count;
+      const r = rstds[g]!;
+      const m = means[g]!;
+      for (let k = g * perGroup; k < (g + 1) * perGroup; k++) {
+        // dx = r·(γ·dn − meanU − (x − μ)·r·meanUXHat)
+        p[k] = r * gamma[k % channels]!;
+        q[k] = -r * r * meanUXHat;
+        t[k] = -r * meanU + m * r * r * meanUXHat;
       }
-      for (let c = 0; c < channels; c++) {
-        dBeta[c] += sumDn[c]!;
-        dGamma[c] += sumDnXHat[c]!;
-      }
-      loops.gradApply(dxBase + offset, xBase + offset, dxBase + offset, inner, p, q, t);
     }
+    for (let k = 0; k < vector; k++) {
+      dBeta[k % channels] += sumDn[k]!;
+      dGamma[k % channels] += sumDnXHat[k]!;
+    }
+    loops.gradApply(dxBase, xBase, dxBase, outer, inner, p, q, t);
   } finally {
     loops.release();
   }
