@@ -668,7 +668,7 @@ describe('fused layer kernels: @gq/nn on wasm (one kernel each way) matches its 
     });
   });
 
-  it.each([[[2, 3, 5, 4]], [[1, 4, 4, 3]]] as const)('upsampleNearest2x %j: output exact, gradient as cpu', async (shape) => {
+  it.each([[[2, 3, 5, 4]], [[2, 4, 6, 8]], [[1, 4, 4, 3]]] as const)('upsampleNearest2x %j: output exact, gradient as cpu', async (shape) => {
     const size = shape.reduce((a: number, b: number) => a * b, 1);
     const x = normals(86, size);
     const dy = normals(87, size * 4);

@@ -124,6 +124,13 @@ export interface NormSimd {
    * every `blockRows` rows and at the end. One call for the whole slice (the Sum kernel's path).
    */
   columnSumsBlocked(x: number, rows: number, rowBytes: number, widthBytes: number, blockRows: number, block: number, sums: number): void;
+  /**
+   * Nearest ×2 upsampling of `rows` input rows (batch·height) of `width` pixels of `pixelBytes`
+   * bytes (a multiple of 16): each pixel written to its 2×2 block of output rows 2r and 2r + 1.
+   */
+  upsampleNearest2x(x: number, y: number, rows: number, width: number, pixelBytes: number): void;
+  /** Its gradient: dx[r, i] = ((dy[2r, 2i] + dy[2r, 2i + 1]) + dy[2r + 1, 2i]) + dy[2r + 1, 2i + 1]. */
+  upsampleNearest2xGrad(dy: number, dx: number, rows: number, width: number, pixelBytes: number): void;
   /** y = x·Φ(x) over `bytes` bytes (a multiple of 16), Φ as in `phiSteps`. */
   gelu(x: number, y: number, bytes: number): void;
   /** dx = dy·(Φ(x) + x·φ(x)) over `bytes` bytes (a multiple of 16); `dx` may alias `dy`. */
@@ -688,6 +695,74 @@ function gradApplyImages(): FunctionSpec {
   return { params: Array(9).fill(I32), body: w, exportName: 'gradApplyImages' };
 }
 
+/**
+ * Locals for the upsampling loops: the pixel's bytes p, an output row's bytes R = 2·width·p, and
+ * R + p (the four pixels of a 2×2 block lie at 0, p, R and R + p from its first).
+ */
+function blockOffsets(w: FunctionWriter, width: number, pixelBytes: number): { row: number; diagonal: number } {
+  const row = w.local(I32);
+  const diagonal = w.local(I32);
+  w.get(width).get(pixelBytes).op(Op.i32Mul).i32(1).op(Scalar.i32Shl).tee(row).get(pixelBytes).op(Op.i32Add).set(diagonal);
+  return { row, diagonal };
+}
+
+/** Push base + q + offset (a local) for a load or store at offset 0. */
+function blockAddress(w: FunctionWriter, base: number, q: number, offset: number | undefined): FunctionWriter {
+  w.get(base).get(q).op(Op.i32Add);
+  if (offset !== undefined) w.get(offset).op(Op.i32Add);
+  return w;
+}
+
+function upsampleNearest2x(): FunctionSpec {
+  const w = new FunctionWriter(5);
+  const [x, y, rows, width, pixelBytes] = [0, 1, 2, 3, 4];
+  const { row, diagonal } = blockOffsets(w, width, pixelBytes);
+  const columns = w.local(I32);
+  const v = w.local(V128);
+  eachRow(w, rows, () => {
+    w.get(width).set(columns);
+    eachRow(w, columns, () => {
+      eachQuad(w, pixelBytes, (q) => {
+        load(w, x, q).set(v);
+        for (const offset of [undefined, pixelBytes, row, diagonal]) {
+          blockAddress(w, y, q, offset).get(v);
+          store(w);
+        }
+      });
+      advance(w, x, pixelBytes);
+      advance(w, y, pixelBytes);
+      advance(w, y, pixelBytes);
+    });
+    advance(w, y, row);
+  });
+  return { params: Array(5).fill(I32), body: w, exportName: 'upsampleNearest2x' };
+}
+
+function upsampleNearest2xGrad(): FunctionSpec {
+  const w = new FunctionWriter(5);
+  const [dy, dx, rows, width, pixelBytes] = [0, 1, 2, 3, 4];
+  const { row, diagonal } = blockOffsets(w, width, pixelBytes);
+  const columns = w.local(I32);
+  eachRow(w, rows, () => {
+    w.get(width).set(columns);
+    eachRow(w, columns, () => {
+      eachQuad(w, pixelBytes, (q) => {
+        address(w, dx, q);
+        blockAddress(w, dy, q, undefined).simdMemory(SimdOp.v128Load, 0, 16);
+        blockAddress(w, dy, q, pixelBytes).simdMemory(SimdOp.v128Load, 0, 16).simd(SimdOp.f32x4Add);
+        blockAddress(w, dy, q, row).simdMemory(SimdOp.v128Load, 0, 16).simd(SimdOp.f32x4Add);
+        blockAddress(w, dy, q, diagonal).simdMemory(SimdOp.v128Load, 0, 16).simd(SimdOp.f32x4Add);
+        store(w);
+      });
+      advance(w, dx, pixelBytes);
+      advance(w, dy, pixelBytes);
+      advance(w, dy, pixelBytes);
+    });
+    advance(w, dy, row);
+  });
+  return { params: Array(5).fill(I32), body: w, exportName: 'upsampleNearest2xGrad' };
+}
+
 function f64Const(w: FunctionWriter, value: number): FunctionWriter {
   w.op(Scalar.f64Const);
   for (const b of new Uint8Array(Float64Array.of(value).buffer)) w.code.push(b);
@@ -979,7 +1054,7 @@ export function normSimdFor(memory: WebAssembly.Memory): NormSimd {
           columnSumsImages(), columnSquaresImages(), affineImages(false), affineImages(true),
           gradGatherImages(false), gradGatherImages('recompute'), gradGatherImages('output'), gradApplyImages(),
           layerNormRows(false), layerNormRows(true), layerNormRowsGrad(false), layerNormRowsGrad(true),
-          columnSumsBlocked(), geluForward(), geluBackward(),
+          columnSumsBlocked(), upsampleNearest2x(), upsampleNearest2xGrad(), geluForward(), geluBackward(),
         ],
         1,
       ),

@@ -29,7 +29,7 @@ function view(backend: WasmBackendLike, info: TensorInfo): Float32View {
 /** Rows per float32 accumulation block on the SIMD path before the sums move to float64. */
 const blockRows = 64;
 
-/** Fewest rows per slice for the per-slice SIMD path (one-row LayerNorm slices go to `rowsPath` instead, or plain loops for odd C). */
+/** Fewest rows per slice for the per-slice SIMD path (one-row LayerNorm slices go to `simdFor` instead, or plain loops for odd C). */
 const simdMinRows = 8;
 
 /** 2^k for integer k in [−128, 127], at index k + 128. */
@@ -216,11 +216,11 @@ function rowsShape(inner: number, groups: number, channels: number): boolean {
 }
 
 /**
- * The SIMD functions for the one-row-slice path (shape checked by `rowsShape`), or undefined where
- * the backend's heap is out of reach; `heap`, a view taken after the kernel's last allocation,
- * proves the memory found is the heap the tensors live in.
+ * The SIMD functions bound to the backend's heap (the one-row-slice path, whose shape `rowsShape`
+ * checks, and the upsampling), or undefined where the heap is out of reach; `heap`, a view taken
+ * after the kernel's last allocation, proves the memory found is the heap the tensors live in.
  */
-function rowsPath(backend: WasmBackendLike, heap: Float32View): NormSimd | undefined {
+function simdFor(backend: WasmBackendLike, heap: Float32View): NormSimd | undefined {
   const memory = backendMemory(backend);
   return memory !== undefined && memory.buffer === heap.buffer ? normSimdFor(memory) : undefined;
 }
@@ -281,7 +281,7 @@ export function normForward(backend: WasmBackendLike, x: TensorInfo, gamma: Tens
   const meanOut = backend.makeOutput([outer, groups], 'float32');
   const rstdOut = backend.makeOutput([outer, groups], 'float32');
   const heapView = backend.typedArrayFromHeap(y) as Float32View;
-  const rows = rowsShape(inner, groups, channels) ? rowsPath(backend, heapView) : undefined;
+  const rows = rowsShape(inner, groups, channels) ? simdFor(backend, heapView) : undefined;
   if (rows !== undefined) {
     const byteOffset = (info: TensorInfo): number => backend.typedArrayFromHeap(info).byteOffset;
     (activation === 'silu' ? rows.layerNormRowsSilu : rows.layerNormRows)(
@@ -431,7 +431,7 @@ function rowsBackward(
   const scratch = backend.makeOutput([6 * channels + 1], 'float32');
   try {
     const scratchView = backend.typedArrayFromHeap(scratch) as Float32View;
-    const simd = rowsPath(backend, scratchView);
+    const simd = simdFor(backend, scratchView);
     if (simd === undefined) return undefined;
     const byteOffset = (info: TensorInfo): number => backend.typedArrayFromHeap(info).byteOffset;
     const blocks = scratchView.byteOffset;
@@ -455,6 +455,11 @@ export function upsampleNearest2x(backend: WasmBackendLike, x: TensorInfo): Tens
   const out = backend.makeOutput([batch, 2 * height, 2 * width, channels], 'float32');
   const xs = view(backend, x);
   const ys = view(backend, out);
+  const simd = channels % 4 === 0 ? simdFor(backend, ys) : undefined;
+  if (simd !== undefined) {
+    simd.upsampleNearest2x(xs.byteOffset, ys.byteOffset, batch * height, width, 4 * channels);
+    return out;
+  }
   const outRow = 2 * width * channels;
   for (let b = 0; b < batch; b++) {
     for (let y = 0; y < height; y++) {
@@ -481,6 +486,11 @@ export function upsampleNearest2xGrad(backend: WasmBackendLike, dy: TensorInfo):
   const out = backend.makeOutput([batch, height, width, channels], 'float32');
   const dys = view(backend, dy);
   const dxs = view(backend, out);
+  const simd = channels % 4 === 0 ? simdFor(backend, dxs) : undefined;
+  if (simd !== undefined) {
+    simd.upsampleNearest2xGrad(dys.byteOffset, dxs.byteOffset, batch * height, width, 4 * channels);
+    return out;
+  }
   const inRow = outWidth * channels;
   for (let b = 0; b < batch; b++) {
     for (let y = 0; y < height; y++) {
