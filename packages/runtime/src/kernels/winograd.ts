@@ -17,13 +17,13 @@ import { backendMemory, release, type WasmBackendLike } from './wasm-ops.js';
  * WebAssembly over four channels at a time.
  *
  * Why, and where: XNNPACK runs these convolutions at 21–31 GFLOP/s on one x64 thread. Measured at
- * batch 32, one thread, against the direct kernels: the forward 1.68× (32 channels at 32×32) to
- * 1.99× (64 at 16×16) as fast; with 16 channels at 32×32 the forward, input and weight gradients
- * 1.20×, 1.17× and 1.32× (at batch 8: 0.91×, 0.95×, 1.40×), and a whole tiny32 UNet step with
- * these layers included (`minChannels` 16) 5–7 % faster than with them left direct (32). Those
- * figures predate the layout of `winogradTuning`, which made each layer 1.1–2.2× faster again,
- * and F(4×4, 3×3) (see `winogradTuning.outputTile`). Layers with fewer channels (the 3-channel
- * image convolutions) stay direct.
+ * batch 32, one thread, against the direct kernels, with F(2×2, 3×3): the forward 1.68× (32
+ * channels at 32×32) to 1.99× (64 at 16×16) as fast; with 16 channels at 32×32 the forward, input
+ * and weight gradients 1.20×, 1.17× and 1.32× (at batch 8: 0.91×, 0.95×, 1.40×), and a whole tiny32
+ * UNet step with these layers included (16 channels up) 5–7 % faster than with them left direct
+ * (32). Those figures predate the layout of `winogradTuning`, which made each layer 1.1–2.2× faster
+ * again, and F(4×4, 3×3) (`winogradTuning.outputTile`), which also takes thinner layers
+ * (`minChannels`) and, through zero-padded copies, the 3-channel image convolutions.
  *
  * Numerics: F(2×2, 3×3)'s transforms add and subtract (and halve, for G) exact float32 values, so
  * its result differs from a direct convolution only in rounding, within a few units in the last
