@@ -713,54 +713,46 @@ function blockAddress(w: FunctionWriter, base: number, q: number, offset: number
   return w;
 }
 
-function upsampleNearest2x(): FunctionSpec {
+/**
+ * Nearest ×2 upsampling ('forward': each pixel of `small` written to its 2×2 block of `large`) or its
+ * gradient ('gradient': each pixel of `small` the sum of its 2×2 block of `large`, in the order top
+ * left, top right, bottom left, bottom right). Parameters: the input, the output, rows (batch ·
+ * small height), width (small), pixelBytes.
+ */
+function upsampleFunction(direction: 'forward' | 'gradient'): FunctionSpec {
   const w = new FunctionWriter(5);
-  const [x, y, rows, width, pixelBytes] = [0, 1, 2, 3, 4];
+  const [input, output, rows, width, pixelBytes] = [0, 1, 2, 3, 4];
+  const [small, large] = direction === 'forward' ? [input, output] : [output, input];
   const { row, diagonal } = blockOffsets(w, width, pixelBytes);
+  const block = [undefined, pixelBytes, row, diagonal];
   const columns = w.local(I32);
   const v = w.local(V128);
   eachRow(w, rows, () => {
     w.get(width).set(columns);
     eachRow(w, columns, () => {
       eachQuad(w, pixelBytes, (q) => {
-        load(w, x, q).set(v);
-        for (const offset of [undefined, pixelBytes, row, diagonal]) {
-          blockAddress(w, y, q, offset).get(v);
+        if (direction === 'forward') {
+          load(w, small, q).set(v);
+          for (const offset of block) {
+            blockAddress(w, large, q, offset).get(v);
+            store(w);
+          }
+        } else {
+          address(w, small, q);
+          block.forEach((offset, k) => {
+            blockAddress(w, large, q, offset).simdMemory(SimdOp.v128Load, 0, 16);
+            if (k > 0) w.simd(SimdOp.f32x4Add);
+          });
           store(w);
         }
       });
-      advance(w, x, pixelBytes);
-      advance(w, y, pixelBytes);
-      advance(w, y, pixelBytes);
+      advance(w, small, pixelBytes);
+      advance(w, large, pixelBytes);
+      advance(w, large, pixelBytes);
     });
-    advance(w, y, row);
+    advance(w, large, row);
   });
-  return { params: Array(5).fill(I32), body: w, exportName: 'upsampleNearest2x' };
-}
-
-function upsampleNearest2xGrad(): FunctionSpec {
-  const w = new FunctionWriter(5);
-  const [dy, dx, rows, width, pixelBytes] = [0, 1, 2, 3, 4];
-  const { row, diagonal } = blockOffsets(w, width, pixelBytes);
-  const columns = w.local(I32);
-  eachRow(w, rows, () => {
-    w.get(width).set(columns);
-    eachRow(w, columns, () => {
-      eachQuad(w, pixelBytes, (q) => {
-        address(w, dx, q);
-        blockAddress(w, dy, q, undefined).simdMemory(SimdOp.v128Load, 0, 16);
-        blockAddress(w, dy, q, pixelBytes).simdMemory(SimdOp.v128Load, 0, 16).simd(SimdOp.f32x4Add);
-        blockAddress(w, dy, q, row).simdMemory(SimdOp.v128Load, 0, 16).simd(SimdOp.f32x4Add);
-        blockAddress(w, dy, q, diagonal).simdMemory(SimdOp.v128Load, 0, 16).simd(SimdOp.f32x4Add);
-        store(w);
-      });
-      advance(w, dx, pixelBytes);
-      advance(w, dy, pixelBytes);
-      advance(w, dy, pixelBytes);
-    });
-    advance(w, dy, row);
-  });
-  return { params: Array(5).fill(I32), body: w, exportName: 'upsampleNearest2xGrad' };
+  return { params: Array(5).fill(I32), body: w, exportName: direction === 'forward' ? 'upsampleNearest2x' : 'upsampleNearest2xGrad' };
 }
 
 function f64Const(w: FunctionWriter, value: number): FunctionWriter {
@@ -1054,7 +1046,7 @@ export function normSimdFor(memory: WebAssembly.Memory): NormSimd {
           columnSumsImages(), columnSquaresImages(), affineImages(false), affineImages(true),
           gradGatherImages(false), gradGatherImages('recompute'), gradGatherImages('output'), gradApplyImages(),
           layerNormRows(false), layerNormRows(true), layerNormRowsGrad(false), layerNormRowsGrad(true),
-          columnSumsBlocked(), upsampleNearest2x(), upsampleNearest2xGrad(), geluForward(), geluBackward(),
+          columnSumsBlocked(), upsampleFunction('forward'), upsampleFunction('gradient'), geluForward(), geluBackward(),
         ],
         1,
       ),

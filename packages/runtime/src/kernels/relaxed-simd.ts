@@ -24,12 +24,13 @@ function probeModule(): Uint8Array<ArrayBuffer> {
   return encodeModule([{ params: [], body: w }], 1);
 }
 
-let probe: Uint8Array<ArrayBuffer> | undefined;
+/** Whether the probe validated once: it then stays available (a flag is never turned off again), so later asks cost nothing. */
+let validated = false;
 
-/** Whether this engine compiles f32x4.relaxed_madd now. */
+/** Whether this engine compiles f32x4.relaxed_madd now (asked on every matrix-product call). */
 export function relaxedSimdAvailable(): boolean {
-  probe ??= probeModule();
-  return WebAssembly.validate(probe);
+  validated ||= WebAssembly.validate(probeModule());
+  return validated;
 }
 
 /**

@@ -253,6 +253,39 @@ function pushCombination(w: FunctionWriter, coefficients: readonly number[], val
   return true;
 }
 
+/**
+ * Emit out = left · in · rightᵀ on v128 locals, columns first. For each column j of in,
+ * `loadColumn(j)` emits the loads it needs and returns the locals holding the column's values
+ * (`undefined` for a value that is zero, or no array where the whole column is), and half[i][j] =
+ * Σₖ left[i][k]·in[k][j] is set; then for each out[i][j], `store(i, j, push)` emits the store around
+ * `push()`, which pushes Σₖ right[j][k]·half[i][k] and returns false, having pushed nothing, where
+ * every term is zero.
+ */
+function transformTile(
+  w: FunctionWriter,
+  factors: Factors,
+  [left, right]: readonly [readonly (readonly number[])[], readonly (readonly number[])[]],
+  half: readonly number[],
+  loadColumn: (j: number) => readonly (number | undefined)[] | undefined,
+  store: (i: number, j: number, push: () => boolean) => void,
+): void {
+  const columns = right[0]!.length;
+  const sums: (number | undefined)[] = new Array(left.length * columns).fill(undefined);
+  for (let j = 0; j < columns; j++) {
+    const column = loadColumn(j);
+    if (column === undefined) continue;
+    for (let i = 0; i < left.length; i++) {
+      if (!pushCombination(w, left[i]!, column, factors)) continue;
+      w.set(half[i * columns + j]!);
+      sums[i * columns + j] = half[i * columns + j]!;
+    }
+  }
+  for (let i = 0; i < left.length; i++) {
+    const row = sums.slice(i * columns, i * columns + columns);
+    for (let j = 0; j < right.length; j++) store(i, j, () => pushCombination(w, right[j]!, row, factors));
+  }
+}
+
 /** The transpose of a matrix given as rows. */
 function transpose(matrix: readonly (readonly number[])[]): number[][] {
   return matrix[0]!.map((_, j) => matrix.map((row) => row[j]!));
@@ -401,30 +434,25 @@ function inputFunction(s: Shape, alg: WinogradAlgorithm): FunctionWriter {
     // `corner` is the first patch position read, so every load's offset is non-negative.
     const [iMin, jMin] = [edges.top ? 1 : 0, edges.left ? 1 : 0];
     w.get(at.pixel).i32((iMin - 1) * at.rowBytes + (jMin - 1) * at.pixelBytes).op(Op.i32Add).set(corner);
-    // Columns first: t[i][j] = (Bᵀ d)[i][j] from the patch's column j (nothing where the column is outside).
-    const columnSums: (number | undefined)[] = new Array(n * n).fill(undefined);
-    for (let j = 0; j < n; j++) {
-      if (!columnInside(j)) continue;
-      const values = Array.from({ length: n }, (_, i) => (rowInside(i) ? column[i]! : undefined));
-      for (let i = 0; i < n; i++) {
-        if (rowInside(i)) w.get(corner).simdMemory(SimdOp.v128Load, (i - iMin) * at.rowBytes + (j - jMin) * at.pixelBytes, 16).set(column[i]!);
-      }
-      for (let i = 0; i < n; i++) {
-        if (pushCombination(w, inputMatrix[i]!, values, factors)) {
-          w.set(t[n * i + j]!);
-          columnSums[n * i + j] = t[n * i + j]!;
+    // V = Bᵀ d B, stored at tap e = n·i + j; nothing is read for a row or column outside the image.
+    transformTile(
+      w,
+      factors,
+      [inputMatrix, inputMatrix],
+      t,
+      (j) => {
+        if (!columnInside(j)) return undefined;
+        for (let i = 0; i < n; i++) {
+          if (rowInside(i)) w.get(corner).simdMemory(SimdOp.v128Load, (i - iMin) * at.rowBytes + (j - jMin) * at.pixelBytes, 16).set(column[i]!);
         }
-      }
-    }
-    // Then rows: V[i][j] = (t B)[i][j], stored at tap e = n·i + j.
-    for (let i = 0; i < n; i++) {
-      const row = columnSums.slice(n * i, n * i + n);
-      for (let j = 0; j < n; j++) {
+        return column.map((local, i) => (rowInside(i) ? local : undefined));
+      },
+      (i, j, push) => {
         w.get(at.tap);
-        if (!pushCombination(w, inputMatrix[j]!, row, factors)) w.v128Zero();
+        if (!push()) w.v128Zero();
         w.simdMemory(SimdOp.v128Store, (n * i + j) * at.tapBytes, 16);
-      }
-    }
+      },
+    );
   });
   return w;
 }
@@ -438,25 +466,24 @@ function outputFunction(s: Shape, alg: WinogradAlgorithm, withBias: boolean): Fu
   const sums = Array.from({ length: m * n }, () => w.local(V128));
   const [value, biasVector] = [w.local(V128), w.local(V128)];
   walkTiles(w, s, m, { image: 1, taps: 0, channels: s.outChannels, splitEdges: false, perTile: 2 }, (at) => {
-    // Columns: sums[i][j] = (Aᵀ M)[i][j] from M's column j.
-    for (let j = 0; j < n; j++) {
-      for (let i = 0; i < n; i++) w.get(at.tap).simdMemory(SimdOp.v128Load, (n * i + j) * at.tapBytes, 16).set(column[i]!);
-      for (let i = 0; i < m; i++) {
-        pushCombination(w, outputMatrix[i]!, column, factors);
-        w.set(sums[n * i + j]!);
-      }
-    }
     if (withBias) w.get(at.perTile).simdMemory(SimdOp.v128Load, 0, 16).set(biasVector);
-    // Rows: y[i][j] = (sums A)[i][j].
-    for (let i = 0; i < m; i++) {
-      const row = sums.slice(n * i, n * i + n);
-      for (let j = 0; j < m; j++) {
+    // y = Aᵀ M A from M's taps (n·i + j), stored at the tile's m×m pixels.
+    transformTile(
+      w,
+      factors,
+      [outputMatrix, outputMatrix],
+      sums,
+      (j) => {
+        for (let i = 0; i < n; i++) w.get(at.tap).simdMemory(SimdOp.v128Load, (n * i + j) * at.tapBytes, 16).set(column[i]!);
+        return column;
+      },
+      (i, j, push) => {
         w.get(at.pixel);
-        pushCombination(w, outputMatrix[j]!, row, factors);
+        push();
         if (withBias) w.set(value).get(value).get(biasVector).simd(SimdOp.f32x4Add);
         w.simdMemory(SimdOp.v128Store, i * at.rowBytes + j * at.pixelBytes, 16);
-      }
-    }
+      },
+    );
   });
   return w;
 }
@@ -474,23 +501,22 @@ function gradientFunction(s: Shape, alg: WinogradAlgorithm): FunctionWriter {
   const column = Array.from({ length: m }, () => w.local(V128));
   const r = Array.from({ length: n * m }, () => w.local(V128));
   walkTiles(w, s, m, { image: 0, taps: 1, channels: s.outChannels, splitEdges: false }, (at) => {
-    // Columns: r[i][j] = (A q)[i][j] from the block's column j.
-    for (let j = 0; j < m; j++) {
-      for (let i = 0; i < m; i++) w.get(at.pixel).simdMemory(SimdOp.v128Load, i * at.rowBytes + j * at.pixelBytes, 16).set(column[i]!);
-      for (let i = 0; i < n; i++) {
-        pushCombination(w, a[i]!, column, factors);
-        w.set(r[m * i + j]!);
-      }
-    }
-    // Rows: Ũ[i][j] = (r Aᵀ)[i][j], stored at tap e = n·i + j.
-    for (let i = 0; i < n; i++) {
-      const row = r.slice(m * i, m * i + m);
-      for (let j = 0; j < n; j++) {
+    // Ũ = A q Aᵀ from the block's pixels, stored at tap e = n·i + j.
+    transformTile(
+      w,
+      factors,
+      [a, a],
+      r,
+      (j) => {
+        for (let i = 0; i < m; i++) w.get(at.pixel).simdMemory(SimdOp.v128Load, i * at.rowBytes + j * at.pixelBytes, 16).set(column[i]!);
+        return column;
+      },
+      (i, j, push) => {
         w.get(at.tap);
-        pushCombination(w, a[j]!, row, factors);
+        push();
         w.simdMemory(SimdOp.v128Store, (n * i + j) * at.tapBytes, 16);
-      }
-    }
+      },
+    );
   });
   return w;
 }
@@ -552,11 +578,11 @@ function filterFunction(left: readonly (readonly number[])[], right: readonly (r
   const w = new FunctionWriter(3);
   const [src, dst, pairs] = [0, 1, 2];
   const [rows, cols] = [left[0]!.length, right[0]!.length];
-  const [outRows, outCols] = [left.length, right.length];
+  const outCols = right.length;
   const factors = constantLocals(w, f64x2, [left, right]);
   const [stride, offset, end] = [w.local(I32), w.local(I32), w.local(I32)];
   const input = Array.from({ length: rows * cols }, () => w.local(V128));
-  const half = Array.from({ length: outRows * cols }, () => w.local(V128));
+  const half = Array.from({ length: left.length * cols }, () => w.local(V128));
   w.get(pairs).i32(4).op(Op.i32Mul).tee(stride).set(end);
   w.i32(0).set(offset);
   w.begin(Op.block).begin(Op.loop);
@@ -565,24 +591,19 @@ function filterFunction(left: readonly (readonly number[])[], right: readonly (r
     w.get(src).get(offset).op(Op.i32Add).get(stride).i32(t).op(Op.i32Mul).op(Op.i32Add);
     w.simdMemory(v128Load64Zero, 0, 8).simd(f64x2PromoteLow).set(input[t]!);
   }
-  // half = left · in, column by column.
-  for (let c = 0; c < cols; c++) {
-    const column = Array.from({ length: rows }, (_, r) => input[r * cols + c]!);
-    for (let r = 0; r < outRows; r++) {
-      pushCombination(w, left[r]!, column, factors);
-      w.set(half[r * cols + c]!);
-    }
-  }
-  // out = half · rightᵀ, row by row.
-  for (let r = 0; r < outRows; r++) {
-    const row = half.slice(r * cols, r * cols + cols);
-    for (let c = 0; c < outCols; c++) {
+  transformTile(
+    w,
+    factors,
+    [left, right],
+    half,
+    (c) => Array.from({ length: rows }, (_, r) => input[r * cols + c]!),
+    (r, c, push) => {
       w.get(dst).get(offset).op(Op.i32Add).get(stride).i32(r * outCols + c).op(Op.i32Mul).op(Op.i32Add);
-      pushCombination(w, right[c]!, row, factors);
+      push();
       w.simd(f32x4DemoteZero).simdMemory(v128Store64Lane, 0, 8);
       w.code.push(0);
-    }
-  }
+    },
+  );
   w.get(offset).i32(8).op(Op.i32Add).set(offset);
   w.branch(Op.br, 0);
   w.op(Op.end).op(Op.end);
